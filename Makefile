@@ -1,0 +1,36 @@
+# The two commands a newcomer types: `make quickstart` and `make test`.
+# Each creates .venv when it is missing and installs the package once (again only when
+# pyproject.toml changes), then runs. Everything runs offline.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+OUT ?= runs/quickstart
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export HF_DATASETS_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: quickstart test bench setup clean
+
+setup: $(STAMP)
+
+# torch is named at its exact CPU version next to the package: pip then takes the CPU
+# build from local disk instead of resolving the open range to a multi-GB CUDA build.
+$(STAMP): pyproject.toml
+	@test -x $(PY) || python3 -m venv $(VENV)
+	@echo "setting up $(VENV) (first time only; a few minutes)"
+	@$(PY) -m pip install -q --upgrade pip
+	@$(PY) -m pip install -q "torch==2.13.0" -e ".[dev]"
+	@touch $(STAMP)
+
+quickstart: $(STAMP)
+	$(VENV)/bin/multinerd run --config configs/quickstart.yaml --output $(OUT)
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+bench: $(STAMP)
+	$(PY) bench/run_all.py
+
+clean:
+	rm -rf runs .pytest_cache

@@ -1,0 +1,242 @@
+"""One typed configuration tree: loaded from YAML, overridden by ``--set a.b=value``, checked when built.
+
+Every model directory gets the resolved tree as ``multinerd.yaml``, so that file alone
+is enough to re-run its training.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A configuration key that does not exist or a value of the wrong type or range."""
+
+
+@dataclass
+class DataConfig:
+    """Where the sentences come from and which entity types each system keeps."""
+
+    source: str = "sample"
+    #: Language kept; every other language is dropped before training and scoring.
+    lang: str = "en"
+    #: System A's types; ``None`` keeps every type the data has.
+    types: list[str] | None = None
+    #: System B's types; ``None`` means MultiNERD's five on MultiNERD data, and no B elsewhere.
+    b_types: list[str] | None = None
+    #: ``raise`` stops at the first bad record; ``skip`` drops it, counts it and reports it.
+    on_error: Literal["raise", "skip"] = "raise"
+    #: Rewrite an I-X that starts an entity to B-X (counted and reported either way).
+    repair_iob2: bool = True
+    #: Drop duplicate training sentences and those also in the test split.
+    dedup_train: bool = False
+    #: Use only the first N sentences of each split (quick runs, tests); ``None`` uses all.
+    max_sentences: int | None = None
+
+
+@dataclass
+class ModelConfig:
+    """The pretrained encoder and how long inputs are cut into windows."""
+
+    #: Hub name, local directory, or ``pypi:PACKAGE`` for a model shipped inside a Python package.
+    name: str = "bert-base-cased"
+    #: Sub-tokens per window, special tokens included; longer sentences are windowed.
+    max_length: int = 512
+    #: Words shared by consecutive windows, so every word has context on both sides.
+    stride: int = 32
+
+
+@dataclass
+class TrainConfig:
+    """Hugging Face Trainer settings that matter for this task."""
+
+    seed: int = 42
+    epochs: float = 3.0
+    max_steps: int = -1
+    batch_size: int = 32
+    eval_batch_size: int = 64
+    learning_rate: float = 5e-5
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1
+    gradient_accumulation_steps: int = 1
+    #: Evaluate (and checkpoint) every N steps; ``None`` evaluates once per epoch.
+    eval_steps: int | None = None
+    #: Stop after this many evaluations without a better validation F1; 0 never stops early.
+    patience: int = 3
+    #: ``auto`` uses bf16 where the GPU supports it, else fp16 on GPU, else fp32.
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    group_by_length: bool = True
+    dataloader_workers: int = 0
+    #: Checkpoints kept on disk besides the best one.
+    save_total_limit: int = 2
+
+
+@dataclass
+class EvalConfig:
+    """Scoring settings."""
+
+    bootstrap: int = 1000
+    seed: int = 0
+    split: str = "test"
+
+
+@dataclass
+class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    output: str = "runs/multinerd"
+
+    def __post_init__(self) -> None:
+        _check_ranges(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+
+def _check_ranges(config: Config) -> None:
+    positive = {
+        "train.batch_size": config.train.batch_size,
+        "train.eval_batch_size": config.train.eval_batch_size,
+        "train.gradient_accumulation_steps": config.train.gradient_accumulation_steps,
+        "model.max_length": config.model.max_length,
+    }
+    for key, value in positive.items():
+        if value < 1:
+            raise ConfigError(f"{key} must be at least 1, got {value}")
+    if config.model.stride < 0:
+        raise ConfigError(f"model.stride must be 0 or more, got {config.model.stride}")
+    if config.train.learning_rate <= 0:
+        raise ConfigError(f"train.learning_rate must be positive, got {config.train.learning_rate}")
+    if config.train.epochs <= 0 and config.train.max_steps <= 0:
+        raise ConfigError("train.epochs or train.max_steps must be positive")
+    if not 0 <= config.train.warmup_ratio < 1:
+        raise ConfigError(f"train.warmup_ratio must be in [0, 1), got {config.train.warmup_ratio}")
+    if config.eval.bootstrap < 0:
+        raise ConfigError(f"eval.bootstrap must be 0 or more, got {config.eval.bootstrap}")
+
+
+def _convert(value: Any, annotation: Any, key: str) -> Any:
+    """Check ``value`` against a field's annotation, parsing strings from ``--set`` on the way."""
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
+            if type(None) in args:
+                return None
+        errors = []
+        for option in (a for a in args if a is not type(None)):
+            try:
+                return _convert(value, option, key)
+            except ConfigError as err:
+                errors.append(str(err))
+        raise ConfigError(errors[0] if errors else f"{key}: bad value {value!r}")
+    if origin is Literal:
+        if value not in args:
+            raise ConfigError(f"{key} must be one of {list(args)}, got {value!r}")
+        return value
+    if origin is list:
+        (item_type,) = args
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if not isinstance(value, list):
+            raise ConfigError(f"{key} must be a list, got {value!r}")
+        return [_convert(item, item_type, key) for item in value]
+    if annotation is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no", "1", "0"):
+            return value.lower() in ("true", "yes", "1")
+        raise ConfigError(f"{key} must be true or false, got {value!r}")
+    if annotation is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, str):
+            try:
+                return int(value)
+            except ValueError:
+                pass
+        raise ConfigError(f"{key} must be an integer, got {value!r}")
+    if annotation is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        raise ConfigError(f"{key} must be a number, got {value!r}")
+    if annotation is str:
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            return str(value)
+        raise ConfigError(f"{key} must be a string, got {value!r}")
+    raise ConfigError(f"{key}: unsupported setting type {annotation!r}")
+
+
+def _build(cls: type, values: dict[str, Any], prefix: str) -> Any:
+    if not isinstance(values, dict):
+        raise ConfigError(f"{prefix.rstrip('.') or 'config'} must be a mapping, got {values!r}")
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigError(f"unknown setting {prefix}{unknown[0]}; known in this section: {', '.join(sorted(known))}")
+    kwargs = {}
+    for name, value in values.items():
+        hint = hints[name]
+        if dataclasses.is_dataclass(hint):
+            kwargs[name] = _build(hint, value, f"{prefix}{name}.")
+        else:
+            kwargs[name] = _convert(value, hint, f"{prefix}{name}")
+    return cls(**kwargs)
+
+
+def _apply_override(tree: dict[str, Any], assignment: str) -> None:
+    key, sep, raw = assignment.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"--set expects KEY=VALUE (like train.epochs=2), got {assignment!r}")
+    *sections, leaf = key.strip().split(".")
+    node = tree
+    for section in sections:
+        node = node.setdefault(section, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"--set {key}: {section} is not a section")
+    try:
+        parsed = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        parsed = raw
+    # A value like "conll:/data" is text, never a mapping; the typed check parses the rest.
+    node[leaf] = raw if isinstance(parsed, dict) else parsed
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    """Read a YAML config (or the defaults), apply ``a.b=value`` overrides, and validate it all."""
+    tree: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        try:
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"config file not found: {path}") from None
+        except yaml.YAMLError as err:
+            raise ConfigError(f"{path}: not valid YAML: {err}") from None
+        tree = loaded or {}
+        if not isinstance(tree, dict):
+            raise ConfigError(f"{path}: the top level must be a mapping of sections")
+    for assignment in overrides:
+        _apply_override(tree, assignment)
+    try:
+        return _build(Config, tree, "")
+    except ConfigError as err:
+        raise ConfigError(f"{path}: {err}" if path else str(err)) from None
