@@ -73,7 +73,7 @@ class EncodedSplit:
     sentences: list[Sentence]
     gold: list[list[str]]
     windows: list[features.Window]
-    stats: dict[str, int]
+    stats: features.EncodingStats
 
 
 def encode_split(
@@ -214,8 +214,8 @@ def training_arguments(config: Config, checkpoint_dir: Path):  # -> TrainingArgu
 class TrainResult:
     model_dir: Path
     scheme: TagScheme
-    train_stats: dict[str, int]
-    validation_stats: dict[str, int]
+    train_stats: features.EncodingStats
+    validation_stats: features.EncodingStats
     best_validation_f1: float | None
     seconds: float
 

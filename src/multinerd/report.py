@@ -1,0 +1,737 @@
+"""The human report (``report.md`` with PNG plots), its machine twin (``report.json``), and model cards.
+
+Every number ``report.md`` shows is also in ``report.json``: the Markdown rounds, the
+JSON does not, and the ``headline`` rows in the JSON are the ones the Markdown table
+prints. Plots are drawn on bare matplotlib ``Figure`` objects (Agg canvas), never
+through pyplot, so writing a report changes no global backend and leaks no figures.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+from matplotlib.figure import Figure
+
+from multinerd.labels import TagScheme, entity_spans
+from multinerd.scoring import MODES
+
+SYSTEMS: tuple[str, ...] = ("A", "B")
+A_IN_B = "A_in_B_space"
+COLORS = {"A": "#1f77b4", "B": "#d62728", A_IN_B: "#7f7f7f"}
+EXAMPLES_PER_TYPE = 3
+#: Sentences longer than this are shown as a window of words around their first error.
+EXAMPLE_WINDOW = 40
+DATA_LICENSE = "cc-by-nc-sa-4.0"
+
+HOW_TO_READ = """\
+- **Strict** F1 counts an entity as found only when its type and both boundaries match
+  and the predicted tags form a valid IOB2 span (seqeval `mode="strict", scheme=IOB2`). An
+  `I-X` that follows `O` or another type starts no entity.
+- **Lenient** F1 reads tags the way the old `conlleval` script does (seqeval's default): such an
+  `I-X` starts a new entity. The two differ only where tags are not valid IOB2; a large gap means
+  the model emits broken tag sequences.
+- Every word of every test sentence is scored, at the word level (first sub-token), never per
+  sub-token.
+- **A in B's space** takes A's predictions and the gold tags and turns every type that B does not
+  have into `O`. Only then do A and B count the same entities on the same sentences. Comparing A's
+  15-type F1 with B's 5-type F1 directly mixes two different tasks.
+- **95% CI**: percentile bootstrap over test sentences (resampled with replacement). For the
+  difference B − A, both systems are scored on the same resampled sentences (paired bootstrap);
+  the p-value is two-sided.
+- **Support** is the number of gold entities of a type. Scores on types with a support of a few
+  dozen or less are noisy; macro averages are taken over the types with support > 0.
+"""
+
+
+# --- small formatting helpers ---------------------------------------------------------------------
+
+
+def _num(value: float | None, digits: int = 3) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def _ci(interval: Sequence[float] | None, digits: int = 3) -> str:
+    return "" if not interval else f" [{interval[0]:.{digits}f}, {interval[1]:.{digits}f}]"
+
+
+def _p(value: float) -> str:
+    return f"{value:.3g}"
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[Any]], align: str | None = None) -> str:
+    """A GitHub Markdown table; ``align`` is one letter per column (l or r), numbers right by default."""
+    align = align or "l" + "r" * (len(header) - 1)
+    rule = ["---:" if a == "r" else "---" for a in align]
+    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(rule) + " |"]
+    lines += ["| " + " | ".join(str(cell).replace("|", "\\|") for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m {secs:02d}s" if hours else f"{minutes}m {secs:02d}s"
+
+
+def _flatten(settings: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in settings.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat |= _flatten(value, f"{name}.")
+        else:
+            flat[name] = value
+    return flat
+
+
+def describe_hardware() -> dict[str, Any]:
+    """Platform, Python, CPU count and, when torch is installed, its version and the GPU if any."""
+    info: dict[str, Any] = {
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpu_count": os.cpu_count(),
+    }
+    try:
+        import torch
+    except ImportError:
+        return info
+    info["torch"] = torch.__version__
+    info["device"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
+    return info
+
+
+# --- the headline -------------------------------------------------------------------------------
+
+
+def _scheme_types(metrics: dict[str, Any]) -> list[str]:
+    return list(metrics.get("types") or metrics["strict"]["per_type"])
+
+
+def headline_row(system: str, label: str, metrics: dict[str, Any]) -> dict[str, Any]:
+    """The figures one row of the headline table shows, unrounded."""
+    row: dict[str, Any] = {"system": system, "label": label, "types": len(_scheme_types(metrics))}
+    for mode in MODES:
+        row[mode] = {**metrics[mode]["micro"], "ci95": metrics.get("ci95", {}).get(f"{mode}_micro_f1")}
+    row["token_accuracy"] = metrics["token_accuracy"]
+    row["token_accuracy_entities"] = metrics.get("token_accuracy_entities")
+    row["n_sentences"] = metrics["n_sentences"]
+    row["n_words_scored"] = metrics["n_words_scored"]
+    return row
+
+
+def headline_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per scored system (A, B, A in B's space), in that order."""
+    return [
+        headline_row(key, "A in B's space" if key == A_IN_B else key, metrics)
+        for key in (*SYSTEMS, A_IN_B)
+        if (metrics := _metrics(results, key)) is not None
+    ]
+
+
+def _metrics(results: dict[str, Any], key: str) -> dict[str, Any] | None:
+    entry = results.get(key)
+    if entry is None:
+        return None
+    return entry["metrics"] if key in SYSTEMS else entry
+
+
+def _headline_table(rows: list[dict[str, Any]]) -> str:
+    header = ["system", "types", "strict P", "strict R", "strict F1 (95% CI)", "lenient P", "lenient R",
+              "lenient F1 (95% CI)", "token accuracy", "words scored"]  # fmt: skip
+    body = [
+        [f"**{row['label']}**", row["types"]]
+        + [
+            cell
+            for mode in MODES
+            for cell in (
+                _num(row[mode]["precision"]),
+                _num(row[mode]["recall"]),
+                _num(row[mode]["f1"]) + _ci(row[mode]["ci95"]),
+            )
+        ]
+        + [_num(row["token_accuracy"]), f"{row['n_words_scored']:,}"]
+        for row in rows
+    ]
+    return _table(header, body)
+
+
+def reading(comparison: dict[str, Any], types: Sequence[str]) -> str:
+    """One plain-English sentence on what the difference B − A means."""
+    difference, (low, high), p_value = comparison["difference"], comparison["ci95"], comparison["p_value"]
+    if difference == 0:
+        return "A and B score exactly the same strict F1 on B's types: there is no difference to explain."
+    better, worse = ("B", "A") if difference > 0 else ("A", "B")
+    size = f"{abs(difference) * 100:.1f} points of strict F1"
+    if low > 0 or high < 0:
+        return (
+            f"{better} beats {worse} by {size} on the same sentences and the same {len(types)} types; "
+            f"the 95% interval excludes zero (p = {_p(p_value)}), so this test set shows a real difference."
+        )
+    return (
+        f"{better} is ahead of {worse} by {size}, but the 95% interval includes zero "
+        f"(p = {_p(p_value)}): this test set cannot tell the two systems apart."
+    )
+
+
+def _comparison_section(results: dict[str, Any]) -> str:
+    comparison = results["comparison"]
+    types = _scheme_types(results[A_IN_B]) if A_IN_B in results else list(comparison["per_type"])
+    rows = [
+        ["A in B's space", _num(comparison["f1_a"]) + _ci(comparison.get("ci95_a")), "", ""],
+        ["B", _num(comparison["f1_b"]) + _ci(comparison.get("ci95_b")), "", ""],
+        ["**B − A**", f"**{comparison['difference']:+.3f}**" + _ci(comparison["ci95"]),
+         _p(comparison["p_value"]), f"{comparison['n_resamples']:,}"],
+    ]  # fmt: skip
+    return "\n\n".join(
+        [
+            "### The fair comparison: B against A in B's space",
+            f"Both systems on the same {comparison['n_sentences']:,} test sentences, scored on B's "
+            f"{len(types)} types only ({', '.join(types)}), strict micro F1.",
+            _table(["", "strict F1 (95% CI)", "p-value", "resamples"], rows),
+            f"**Reading:** {reading(comparison, types)}",
+        ]
+    )
+
+
+def _seeds_section(results: dict[str, Any]) -> str | None:
+    seeds = results.get("seeds")
+    if not seeds:
+        return None
+    aggregates = seeds.get("aggregate", seeds)
+    values = seeds.get("values")
+    figures = ["strict.micro.precision", "strict.micro.recall", "strict.micro.f1", "lenient.micro.f1",
+               "token_accuracy"]  # fmt: skip
+    systems = [key for key in (*SYSTEMS, A_IN_B) if key in aggregates]
+    header = ["figure"] + [("A in B's space" if key == A_IN_B else key) + " mean ± sd" for key in systems]
+    rows = []
+    for figure in figures:
+        row = [figure]
+        for key in systems:
+            entry = aggregates[key]["figures"].get(figure)
+            missing = entry is None or entry["mean"] is None
+            row.append("–" if missing else f"{entry['mean']:.3f} ± {entry['std']:.3f}")
+        rows.append(row)
+    n_runs = max(aggregates[key]["n_runs"] for key in systems)
+    intro = f"Mean and sample standard deviation over {n_runs} training runs"
+    intro += f" (seeds {', '.join(map(str, values))})." if values else "."
+    intro += " The tables below are those of the first seed; report.json holds every figure per seed."
+    return "\n\n".join(["## Several seeds", intro, _table(header, rows)])
+
+
+# --- per type and confusion ---------------------------------------------------------------------
+
+
+def _per_type_table(metrics: dict[str, Any]) -> str:
+    ci = metrics.get("ci95_per_type", {}).get("strict", {})
+    rows = [
+        [entity_type, f"{row['support']:,}", _num(row["precision"]), _num(row["recall"]),
+         _num(row["f1"]) + _ci(ci.get(entity_type)), _num(metrics["lenient"]["per_type"][entity_type]["f1"])]
+        for entity_type, row in metrics["strict"]["per_type"].items()
+    ]  # fmt: skip
+    for name in ("micro", "macro"):
+        block = metrics["strict"][name]
+        rows.append([f"*{name}*", "", _num(block["precision"]), _num(block["recall"]), _num(block["f1"]),
+                     _num(metrics["lenient"][name]["f1"])])  # fmt: skip
+    return _table(["type", "support", "strict P", "strict R", "strict F1 (95% CI)", "lenient F1"], rows)
+
+
+def _per_type_comparison_table(results: dict[str, Any]) -> str:
+    comparison = results["comparison"]
+    b_metrics = results["B"]["metrics"]
+    rows = [
+        [entity_type, f"{row['support']:,}", _num(row["f1_a"]), _num(row["f1_b"]),
+         f"{row['difference']:+.3f}" + _ci(row["ci95"]), _p(row["p_value"])]
+        for entity_type, row in comparison["per_type"].items()
+        if entity_type in b_metrics["strict"]["per_type"]
+    ]  # fmt: skip
+    return _table(["type", "support", "A in B's space F1", "B F1", "B − A (95% CI)", "p-value"], rows)
+
+
+def _confusion_table(confusion: dict[str, Any], supports: dict[str, int]) -> str:
+    """Rows: gold types with support; columns: where they went; last row: spurious predictions."""
+    columns = confusion["columns"]
+    rows = [
+        [entity_type, f"{supports[entity_type]:,}"] + [f"**{n}**" if c == entity_type else n
+                                                       for c, n in confusion["rows"][entity_type].items()]
+        for entity_type in confusion["rows"]
+        if supports.get(entity_type, 0) > 0
+    ]  # fmt: skip
+    rows.append(["*spurious*", ""] + [confusion["spurious"].get(c, "") for c in columns])
+    return _table(["gold ↓ / predicted →", "support", *columns], rows)
+
+
+# --- error examples -----------------------------------------------------------------------------
+
+
+def _bracketed(words: Sequence[str], tags: Sequence[str], window: tuple[int, int]) -> str:
+    """``[Angela Merkel]PER visited [Paris]LOC`` over the words in ``window`` (start, end exclusive)."""
+    start, end = window
+    opening = {s: (t, e) for t, s, e in entity_spans(tags)}
+    out: list[str] = []
+    i = start
+    while i < end:
+        if i in opening:
+            entity_type, span_end = opening[i]
+            out.append(f"[{' '.join(words[i:span_end])}]{entity_type}")
+            i = span_end
+        else:
+            out.append(words[i])
+            i += 1
+    text = " ".join(out).replace("`", "'")
+    return ("… " if start > 0 else "") + text + (" …" if end < len(words) else "")
+
+
+def _error_types(gold: Sequence[str], pred: Sequence[str]) -> set[str]:
+    """Types of the gold entities not found exactly and of the predicted entities that are wrong."""
+    gold_spans, pred_spans = set(entity_spans(gold)), set(entity_spans(pred))
+    return {span[0] for span in gold_spans ^ pred_spans}
+
+
+def pick_examples(
+    examples: Sequence[dict[str, Any]], per_type: int = EXAMPLES_PER_TYPE
+) -> dict[str, list[dict[str, Any]]]:
+    """Up to ``per_type`` sentences with an error of each type, shortest-first among those in file order."""
+    chosen: dict[str, list[dict[str, Any]]] = {}
+    ordered = sorted(enumerate(examples), key=lambda pair: len(pair[1]["words"]) > EXAMPLE_WINDOW)
+    for index, example in ordered:
+        for entity_type in sorted(_error_types(example["gold"], example["pred"])):
+            bucket = chosen.setdefault(entity_type, [])
+            if len(bucket) < per_type:
+                bucket.append({"index": index, **example})
+    return chosen
+
+
+def _example_window(example: dict[str, Any]) -> tuple[int, int]:
+    n = len(example["words"])
+    if n <= EXAMPLE_WINDOW:
+        return 0, n
+    first = next(i for i, (g, p) in enumerate(zip(example["gold"], example["pred"])) if g != p)
+    start = max(0, first - EXAMPLE_WINDOW // 2)
+    return start, min(n, start + EXAMPLE_WINDOW)
+
+
+def _examples_section(system: str, picked: dict[str, list[dict[str, Any]]], types: Sequence[str]) -> str:
+    lines = [f"### System {system}\n"]
+    for entity_type in [t for t in types if t in picked] + sorted(set(picked) - set(types)):
+        lines.append(f"**{entity_type}**\n")
+        for example in picked[entity_type]:
+            window = _example_window(example)
+            gold = _bracketed(example["words"], example["gold"], window)
+            pred = _bracketed(example["words"], example["pred"], window)
+            lines.append(f"- gold: `{gold}`<br>pred: `{pred}`")
+        lines.append("")
+    if len(lines) == 1:
+        lines.append("No errors among the example sentences passed to the report.")
+    return "\n".join(lines)
+
+
+# --- plots --------------------------------------------------------------------------------------
+
+
+def _save(figure: Figure, path: Path) -> None:
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+
+
+def _series(log: Sequence[dict[str, Any]], key: str) -> tuple[list[float], list[float]]:
+    points = [
+        (entry["step"], entry[key])
+        for entry in log
+        if entry.get("step") is not None and entry.get(key) is not None
+    ]
+    return [p[0] for p in points], [p[1] for p in points]
+
+
+def plot_learning_curves(path: Path, logs: dict[str, Sequence[dict[str, Any]]]) -> bool:
+    """Train loss, validation loss and validation F1 against step for each system; False if no log."""
+    panels = [
+        ("train_loss", "training loss"),
+        ("eval_loss", "validation loss"),
+        ("eval_f1", "validation strict F1"),
+    ]
+    if not any(_series(log, key)[0] for log in logs.values() for key, _ in panels):
+        return False
+    figure = Figure(figsize=(12, 4))
+    for position, (key, title) in enumerate(panels, start=1):
+        axes = figure.add_subplot(1, 3, position)
+        for system, log in logs.items():
+            steps, values = _series(log, key)
+            if steps:
+                axes.plot(steps, values, marker="o", markersize=4, color=COLORS[system],
+                          label=f"system {system}")  # fmt: skip
+        axes.set_title(title, fontsize=13)
+        axes.set_xlabel("training step", fontsize=11)
+        axes.set_ylabel(title, fontsize=11)
+        axes.grid(alpha=0.3)
+        if axes.lines:
+            axes.legend(fontsize=10)
+    figure.suptitle("Learning curves", fontsize=14)
+    _save(figure, path)
+    return True
+
+
+def plot_per_type(path: Path, systems: dict[str, dict[str, Any]]) -> bool:
+    """Bars of per-type strict F1 with 95% bootstrap intervals, systems side by side; False if no gold entity.
+
+    Types without gold entities in any system are left out: their F1 says nothing.
+    """
+    types = list(
+        dict.fromkeys(
+            t
+            for metrics in systems.values()
+            for t, row in metrics["strict"]["per_type"].items()
+            if row["support"]
+        )
+    )
+    if not types:
+        return False
+    height = 0.8 / len(systems)
+    figure = Figure(figsize=(9, 1.6 + 0.42 * len(types) * max(1, len(systems) / 1.5)))
+    axes = figure.add_subplot(1, 1, 1)
+    positions = np.arange(len(types))
+    for k, (system, metrics) in enumerate(systems.items()):
+        per_type, ci = metrics["strict"]["per_type"], metrics.get("ci95_per_type", {}).get("strict", {})
+        present = [i for i, t in enumerate(types) if t in per_type]
+        f1 = np.array([per_type[types[i]]["f1"] for i in present])
+        bounds = [ci.get(types[i]) or (f, f) for i, f in zip(present, f1)]
+        errors = np.array([[f - low, high - f] for f, (low, high) in zip(f1, bounds)]).T
+        axes.barh(positions[present] + (k - (len(systems) - 1) / 2) * height, f1, height=height, xerr=errors,
+                  capsize=3, color=COLORS[system], label=f"system {system}")  # fmt: skip
+    first = next(iter(systems.values()))["strict"]["per_type"]
+    labels = [f"{t} (n={first[t]['support']:,})" if t in first else t for t in types]
+    axes.set_yticks(positions, labels, fontsize=11)
+    axes.invert_yaxis()
+    axes.set_xlim(0, 1.05)
+    axes.set_xlabel("strict F1 on the test split (bars: 95% bootstrap interval)", fontsize=11)
+    axes.set_title("Strict F1 per entity type", fontsize=13, pad=30)
+    axes.grid(axis="x", alpha=0.3)
+    # Above the bars, so it never hides one.
+    axes.legend(fontsize=10, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=len(systems), frameon=False)
+    _save(figure, path)
+    return True
+
+
+def plot_confusion(path: Path, confusion: dict[str, Any], supports: dict[str, int], title: str) -> bool:
+    """Heat map of where each gold type's entities went, as shares of the row; False if no gold entity."""
+    rows = [t for t in confusion["rows"] if supports.get(t, 0) > 0]
+    if not rows:
+        return False
+    columns = confusion["columns"]
+    counts = np.array([[confusion["rows"][t][c] for c in columns] for t in rows], dtype=float)
+    shares = counts / counts.sum(axis=1, keepdims=True)
+    figure = Figure(figsize=(2.5 + 0.62 * len(columns), 2 + 0.5 * len(rows)))
+    axes = figure.add_subplot(1, 1, 1)
+    image = axes.imshow(shares, cmap="Blues", vmin=0, vmax=1, aspect="auto")
+    for i in range(len(rows)):
+        for j in range(len(columns)):
+            if counts[i, j]:
+                axes.text(j, i, f"{int(counts[i, j])}", ha="center", va="center", fontsize=9,
+                          color="white" if shares[i, j] > 0.6 else "black")  # fmt: skip
+    axes.set_xticks(range(len(columns)), columns, rotation=45, ha="right", fontsize=10)
+    axes.set_yticks(range(len(rows)), [f"{t} ({supports[t]:,})" for t in rows], fontsize=10)
+    axes.set_xlabel("predicted (span with the same boundaries), or the kind of error", fontsize=11)
+    axes.set_ylabel("gold type (support)", fontsize=11)
+    axes.set_title(title, fontsize=13)
+    figure.colorbar(image, ax=axes, label="share of the gold type's entities")
+    _save(figure, path)
+    return True
+
+
+def _supports(metrics: dict[str, Any]) -> dict[str, int]:
+    return {t: row["support"] for t, row in metrics["strict"]["per_type"].items()}
+
+
+def _write_plots(plots: Path, results: dict[str, Any]) -> dict[str, str]:
+    """Every plot the report links, as {name: path relative to the report}."""
+    plots.mkdir(parents=True, exist_ok=True)
+    written: dict[str, str] = {}
+    systems = {key: results[key] for key in SYSTEMS if key in results}
+    logs = {key: entry.get("train_log") or [] for key, entry in systems.items()}
+    if plot_learning_curves(plots / "learning_curves.png", logs):
+        written["learning_curves"] = "plots/learning_curves.png"
+    if plot_per_type(plots / "per_type_f1.png", {key: entry["metrics"] for key, entry in systems.items()}):
+        written["per_type_f1"] = "plots/per_type_f1.png"
+    for key, entry in systems.items():
+        metrics = entry["metrics"]
+        title = f"System {key}: where the gold entities went"
+        if plot_confusion(plots / f"confusion_{key}.png", metrics["confusion"], _supports(metrics), title):
+            written[f"confusion_{key}"] = f"plots/confusion_{key}.png"
+    return written
+
+
+# --- the report ---------------------------------------------------------------------------------
+
+
+def _run_section(run_info: dict[str, Any], results: dict[str, Any]) -> str:
+    rows: list[list[str]] = []
+    for key, value in run_info.items():
+        if key in ("settings", "hardware", "seconds", "data_problems"):
+            continue
+        if key == "schemes" and isinstance(value, dict):
+            value = "; ".join(
+                f"{name}: {len(s['types'])} types ({', '.join(s['types'])})"
+                if isinstance(s, dict)
+                else f"{name}: {s}"
+                for name, s in value.items()
+            )
+        elif isinstance(value, (dict, list)):
+            value = json.dumps(value, ensure_ascii=False)
+        rows.append([key.replace("_", " "), f"`{value}`" if key in ("data_fingerprint",) else str(value)])
+    for system, seconds in (run_info.get("seconds") or {}).items():
+        rows.append([f"time, system {system}", _duration(seconds)])
+    problems = run_info.get("data_problems")
+    if problems is not None:
+        rows.append(["data problems found", f"{len(problems):,} (listed in report.json)"])
+    for key, value in (run_info.get("hardware") or {}).items():
+        rows.append([f"hardware: {key}", str(value)])
+    for key in SYSTEMS:
+        if key in results:
+            metrics = results[key]["metrics"]
+            rows.append([f"test split, system {key}", f"{metrics['n_sentences']:,} sentences, "
+                         f"{metrics['n_words']:,} words, {metrics['n_words_scored']:,} scored"])  # fmt: skip
+    parts = ["## What was run", _table(["", "value"], rows, align="ll")]
+    settings = run_info.get("settings")
+    if settings:
+        flat = _flatten(settings)
+        parts.append(
+            "<details><summary>All settings</summary>\n\n"
+            + _table(["setting", "value"], [[k, f"`{v}`"] for k, v in flat.items()], align="ll")
+            + "\n\n</details>"
+        )
+    return "\n\n".join(parts)
+
+
+def _markdown(results: dict[str, Any], run_info: dict[str, Any], headline: list[dict], plots: dict[str, str],
+              examples: dict[str, dict[str, list[dict]]]) -> str:  # fmt: skip
+    title = "# Named-entity recognition report"
+    source = run_info.get("data_source")
+    intro = (
+        "Systems trained and scored"
+        + (f" on `{source}`" if source else "")
+        + ": **A** tags every entity type of the data, **B** only a few (see *What was run*). "
+        "All scores are on the test split, at the word level, every word scored; brackets hold 95% "
+        "bootstrap intervals."
+    )
+    parts = [title, intro, _run_section(run_info, results), "## Headline", _headline_table(headline)]
+    if "comparison" in results:
+        parts.append(_comparison_section(results))
+    elif "B" not in results:
+        parts.append("System B was not run (no B types for this data), so there is no A-versus-B comparison.")
+    seeds = _seeds_section(results)
+    if seeds:
+        parts.append(seeds)
+    parts.append("## Per entity type")
+    for key in SYSTEMS:
+        if key in results:
+            parts += [f"### System {key} (strict, with support)", _per_type_table(results[key]["metrics"])]
+    if "comparison" in results and "B" in results:
+        parts += ["### B against A in B's space, per type", _per_type_comparison_table(results)]
+    if "per_type_f1" in plots:
+        parts.append(f"![Strict F1 per type]({plots['per_type_f1']})")
+    parts.append("## Where the gold entities went")
+    parts.append(
+        "Each gold entity (strict span) is counted under the type of the predicted span with exactly its "
+        "boundaries (bold: correct), under *wrong boundary* when a predicted span only overlaps it, or under "
+        "*missed*. *Spurious* counts predicted entities that overlap no gold entity."
+    )
+    for key in SYSTEMS:
+        if key in results:
+            metrics = results[key]["metrics"]
+            parts += [f"### System {key}", _confusion_table(metrics["confusion"], _supports(metrics))]
+            if f"confusion_{key}" in plots:
+                parts.append(f"![Confusion heat map, system {key}]({plots[f'confusion_{key}']})")
+    parts.append("## Learning curves")
+    if "learning_curves" in plots:
+        parts.append(
+            "Training loss, validation loss and validation strict F1 (the model-selection metric) against "
+            f"training step.\n\n![Learning curves]({plots['learning_curves']})"
+        )
+    else:
+        parts.append("No training log was passed to the report.")
+    parts.append("## Error examples")
+    parts.append(
+        "Real test sentences where the prediction differs from gold, a few per entity type; entities are "
+        "shown as `[words]TYPE` (strict spans)."
+    )
+    for key in SYSTEMS:
+        if key in examples:
+            types = _scheme_types(results[key]["metrics"])
+            parts.append(_examples_section(key, examples[key], types))
+    parts += ["## How to read this", HOW_TO_READ]
+    return "\n\n".join(parts).rstrip() + "\n"
+
+
+def write_report(out_dir: str | Path, *, results: dict[str, Any], run_info: dict[str, Any]) -> None:
+    """Write ``report.md``, ``report.json`` and ``plots/*.png`` for one run.
+
+    ``results``: ``{"A": {"metrics", "train_log", "examples"}, "B": {...} (optional),
+    "A_in_B_space": metrics (optional), "comparison": compare() output (optional),
+    "seeds": {"values": [seeds], "aggregate": {system: aggregate_seeds() output}} (optional)}``.
+    ``run_info``: whatever describes the run, shown as given; these keys get special
+    treatment: ``settings`` (nested dict, folded away), ``seconds`` ({system: seconds}),
+    ``hardware`` (dict; described here when absent), ``data_problems`` (list, counted),
+    ``schemes`` ({name: TagScheme.to_dict()}), ``data_fingerprint``.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    run = {**run_info, "hardware": run_info.get("hardware") or describe_hardware()}
+    plots = _write_plots(out / "plots", results)
+    headline = headline_rows(results)
+    examples = {key: pick_examples(results[key].get("examples") or []) for key in SYSTEMS if key in results}
+    payload: dict[str, Any] = {key: _metrics(results, key) for key in (*SYSTEMS, A_IN_B) if key in results}
+    payload |= {
+        "comparison": results.get("comparison"),
+        "seeds": results.get("seeds"),
+        "headline": headline,
+        "train_log": {key: results[key].get("train_log") or [] for key in SYSTEMS if key in results},
+        "examples": examples,
+        "plots": plots,
+        "run": run,
+    }
+    text = json.dumps(payload, indent=2, ensure_ascii=False)
+    (out / "report.json").write_text(text + "\n", encoding="utf-8")
+    (out / "report.md").write_text(_markdown(results, run, headline, plots, examples), encoding="utf-8")
+
+
+def write_evaluation_report(out_dir: str | Path, metrics: dict[str, Any]) -> None:
+    """A short ``report.md`` for ``multinerd evaluate``: one model, one split, no training curves."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    row = headline_row("evaluated", f"scheme {metrics.get('scheme', '?')}", metrics)
+    what = [
+        ["split", metrics.get("split", "?")],
+        ["scheme", f"{metrics.get('scheme', '?')} ({', '.join(_scheme_types(metrics))})"],
+        ["sentences", f"{metrics['n_sentences']:,}"],
+        ["words scored", f"{metrics['n_words_scored']:,} of {metrics['n_words']:,}"],
+    ]
+    if metrics.get("source"):
+        what.insert(0, ["data", str(metrics["source"])])
+    parts = [
+        "# Evaluation report",
+        _table(["", "value"], what, align="ll"),
+        "## Headline",
+        _headline_table([row]),
+        "## Per entity type",
+        _per_type_table(metrics),
+        "## Where the gold entities went",
+        _confusion_table(metrics["confusion"], _supports(metrics)),
+        "## How to read this",
+        HOW_TO_READ,
+    ]
+    (out / "report.md").write_text("\n\n".join(parts).rstrip() + "\n", encoding="utf-8")
+
+
+# --- model card ---------------------------------------------------------------------------------
+
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+
+
+def _card_metadata(model_name: str, metrics: dict[str, Any], base_model: str, dataset: str) -> dict[str, Any]:
+    strict, lenient = metrics["strict"]["micro"], metrics["lenient"]["micro"]
+    results = [
+        {"type": "precision", "value": round(strict["precision"], 4), "name": "strict micro precision"},
+        {"type": "recall", "value": round(strict["recall"], 4), "name": "strict micro recall"},
+        {"type": "f1", "value": round(strict["f1"], 4), "name": "strict micro F1 (seqeval strict IOB2)"},
+        {"type": "f1", "value": round(lenient["f1"], 4), "name": "lenient micro F1 (conlleval)"},
+        {"type": "accuracy", "value": round(metrics["token_accuracy"], 4), "name": "word accuracy"},
+    ]
+    metadata: dict[str, Any] = {
+        "language": ["en"],
+        "license": DATA_LICENSE,
+        "library_name": "transformers",
+        "datasets": [dataset],
+        "metrics": ["precision", "recall", "f1", "accuracy"],
+        "pipeline_tag": "token-classification",
+        "tags": ["token-classification", "ner", "named-entity-recognition", "multinerd"],
+    }
+    # A local path or a pypi: name is no Hub id; the body names it instead.
+    if _HUB_ID.match(base_model) and not Path(base_model).exists():
+        metadata["base_model"] = base_model
+    metadata["model-index"] = [
+        {
+            "name": model_name,
+            "results": [
+                {
+                    "task": {"type": "token-classification", "name": "Named Entity Recognition"},
+                    "dataset": {
+                        "name": f"{dataset} (English)",
+                        "type": dataset,
+                        "split": metrics.get("split", "test"),
+                    },
+                    "metrics": results,
+                }
+            ],
+        }
+    ]
+    return metadata
+
+
+def write_model_card(
+    model_dir: str | Path,
+    *,
+    metrics: dict[str, Any],
+    scheme: TagScheme,
+    settings: dict[str, Any],
+    base_model: str,
+    dataset: str = "Babelscape/multinerd",
+) -> None:
+    """Write ``model_dir/README.md``: a Hugging Face model card (YAML header, then Markdown).
+
+    The licence in the header is the data's (CC BY-NC-SA 4.0): weights trained on
+    MultiNERD inherit its non-commercial, share-alike terms, whatever the code's licence.
+    """
+    directory = Path(model_dir)
+    directory.mkdir(parents=True, exist_ok=True)
+    name = directory.name
+    metadata = _card_metadata(name, metrics, base_model, dataset)
+    header = yaml.safe_dump(metadata, sort_keys=False, allow_unicode=True)
+    strict = metrics["strict"]["micro"]
+    label_rows = [[i, f"`{label}`"] for i, label in enumerate(scheme.labels)]
+    settings_rows = [[k, f"`{v}`"] for k, v in _flatten(settings).items()]
+    hub_page = f"https://huggingface.co/datasets/{dataset}"
+    data_link = f"[{dataset}]({hub_page})" if _HUB_ID.match(dataset) else f"`{dataset}`"
+    body = [
+        f"# {name}: named-entity recognition, scheme {scheme.name} ({len(scheme.types)} types)",
+        f"A token-classification model fine-tuned from `{base_model}` on the English part of "
+        f"{data_link}. It tags words with IOB2 labels for "
+        f"{len(scheme.types)} entity types: {', '.join(scheme.types)}. Test strict micro F1: "
+        f"**{strict['f1']:.3f}**{_ci(metrics.get('ci95', {}).get('strict_micro_f1'))}.",
+        "## Usage",
+        "```python\nfrom transformers import pipeline\n\n"
+        f'ner = pipeline("token-classification", model="{name}", aggregation_strategy="first")\n'
+        'ner("Angela Merkel visited Paris in 2015.")\n```\n\n'
+        "The model was trained to label the first sub-token of each word; `aggregation_strategy=\"first\"` "
+        "reads it the same way.",
+        "## Labels",
+        f"Scheme **{scheme.name}**, IOB2, {len(scheme.labels)} labels (`config.json` `id2label`):",
+        _table(["id", "label"], label_rows, align="rl"),
+        "## Test scores",
+        f"Split `{metrics.get('split', 'test')}`: {metrics['n_sentences']:,} sentences, "
+        f"{metrics['n_words_scored']:,} words, every word scored. Strict = seqeval `mode=\"strict\"`, IOB2; "
+        "lenient = conlleval-style. Support = gold entities.",
+        _per_type_table(metrics),
+        "## Training settings",
+        _table(["setting", "value"], settings_rows, align="ll") if settings_rows else "Not recorded.",
+        "## Intended use",
+        "Research and non-commercial tagging of English encyclopedic and news text: people, organisations, "
+        "places and the other types listed above. Check a sample of its output before relying on it.",
+        "## Limitations",
+        "- Trained on MultiNERD's English Wikipedia and WikiNews sentences, whose labels were produced "
+        "automatically (silver data): other domains (social media, legal, clinical) will score lower.\n"
+        "- The dataset's authors call PER, ORG, LOC, CEL, DIS, EVE and MEDIA the high-quality classes; "
+        "the others are noisier. Types with small support above have wide intervals.\n"
+        "- English only. Sentences longer than the encoder's window are tagged in overlapping windows.",
+        "## Licence",
+        f"The training data, {dataset}, is licensed **CC BY-NC-SA 4.0** (non-commercial, share-alike). "
+        "These weights are derived from it and are shared under the same terms: no commercial use.",
+    ]
+    text = f"---\n{header}---\n\n" + "\n\n".join(body) + "\n"
+    (directory / "README.md").write_text(text, encoding="utf-8")
