@@ -42,6 +42,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             metrics = results[system]["metrics"] if system in ("A", "B") else results[system]
             print(f"{system:>13}: strict micro F1 {metrics['strict']['micro']['f1']:.4f}  "
                   f"lenient {metrics['lenient']['micro']['f1']:.4f}  ({metrics['n_words_scored']} words scored)")
+    if results and "B" not in results:
+        print("note: no B types for this data (set data.b_types=TYPE,...): trained system A alone", file=sys.stderr)
     if results:
         print(f"report: {output / 'report.md'}")
     return 0
@@ -138,9 +140,21 @@ def _known_errors() -> tuple[type[BaseException], ...]:
     return (ConfigError, DataError, TagError, ModelNotFoundError)
 
 
+def _quiet_libraries() -> None:
+    """Keep library chatter (weight-loading tables, advice) out of the output; progress bars stay."""
+    import os
+    import warnings
+
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    warnings.filterwarnings("ignore", category=UserWarning)
+    warnings.filterwarnings("ignore", category=FutureWarning)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    if not args.verbose:
+        _quiet_libraries()
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
         return handler(args)
