@@ -82,6 +82,8 @@ class TrainConfig:
     gradient_accumulation_steps: int = 1
     #: Evaluate (and checkpoint) every N steps; ``None`` evaluates once per epoch.
     eval_steps: int | None = None
+    #: Also evaluate the untrained model, so the log shows where training started from.
+    eval_on_start: bool = False
     #: Stop after this many evaluations without a better validation F1; 0 never stops early.
     patience: int = 3
     #: ``auto`` uses bf16 where the GPU supports it, else fp16 on GPU, else fp32.

@@ -194,6 +194,7 @@ def training_arguments(config: Config, checkpoint_dir: Path):  # -> TrainingArgu
         eval_strategy=strategy,
         save_strategy=strategy,
         eval_steps=train.eval_steps,
+        eval_on_start=train.eval_on_start,
         save_steps=train.eval_steps,
         logging_strategy="steps",
         logging_steps=max(1, min(50, train.eval_steps or 50)),
