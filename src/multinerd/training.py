@@ -21,8 +21,19 @@ from typing import Any
 
 import numpy as np
 import torch
+import yaml
 from seqeval.metrics import f1_score
 from seqeval.scheme import IOB2
+from transformers import (
+    AutoModelForTokenClassification,
+    DataCollatorForTokenClassification,
+    EarlyStoppingCallback,
+    Trainer,
+    TrainerCallback,
+    TrainingArguments,
+    set_seed,
+)
+from transformers.trainer_utils import get_last_checkpoint
 
 from multinerd import features
 from multinerd.config import Config, ConfigError
@@ -104,8 +115,11 @@ class DevScorer:
 
     def __call__(self, prediction: Any) -> dict[str, float]:
         predicted_ids, label_ids = prediction.predictions, prediction.label_ids
+        # Only ids reach here (see argmax_logits); as one-hot rows they go through the same
+        # window merge as scores, and argmax returns the id of the window chosen for each word.
+        one_hot = np.eye(len(self.scheme.labels), dtype=np.float32)
         per_window = [
-            np.eye(len(self.scheme.labels), dtype=np.float32)[ids[labels != -100]]
+            one_hot[ids[labels != features.IGNORE_INDEX]]
             for ids, labels in zip(predicted_ids, label_ids)
         ]
         merged = features.merge_window_logits(
@@ -120,45 +134,38 @@ def argmax_logits(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return logits.argmax(dim=-1)
 
 
-def _sequential_eval_trainer():  # -> type[Trainer]
-    from transformers import Trainer
+class SequentialEvalTrainer(Trainer):
+    """A Trainer whose evaluation keeps dataset order.
 
-    class SequentialEvalTrainer(Trainer):
-        """A Trainer whose evaluation keeps dataset order.
+    With ``train_sampling_strategy="group_by_length"`` the stock Trainer also shuffles
+    evaluation batches by length; :class:`DevScorer` merges windows back into sentences
+    by position, so evaluation must see the windows in order.
+    """
 
-        With ``train_sampling_strategy="group_by_length"`` the stock Trainer also shuffles
-        evaluation batches by length; :class:`DevScorer` merges windows back into
-        sentences by position, so evaluation must see the windows in order.
-        """
-
-        def _get_eval_sampler(self, eval_dataset):  # noqa: ANN001, ANN202
-            return torch.utils.data.SequentialSampler(eval_dataset)
-
-    return SequentialEvalTrainer
+    def _get_eval_sampler(self, eval_dataset: torch.utils.data.Dataset) -> torch.utils.data.Sampler:
+        return torch.utils.data.SequentialSampler(eval_dataset)
 
 
-def _train_log_callback(path: Path):  # -> TrainerCallback
-    from transformers import TrainerCallback
+class TrainLogCallback(TrainerCallback):
+    """Appends one line per evaluation to ``train_log.jsonl`` (main process only)."""
 
-    class TrainLogCallback(TrainerCallback):
-        """Appends one line per evaluation to ``train_log.jsonl`` (main process only)."""
+    def __init__(self, path: Path):
+        self.path = path
 
-        def on_evaluate(self, args, state, control, metrics=None, **kwargs):  # noqa: ANN001
-            if not state.is_world_process_zero or metrics is None:
-                return
-            train_losses = [entry["loss"] for entry in state.log_history if "loss" in entry]
-            line = {
-                "epoch": round(state.epoch or 0.0, 4),
-                "step": state.global_step,
-                "train_loss": train_losses[-1] if train_losses else None,
-                "eval_loss": metrics.get("eval_loss"),
-                "eval_f1": metrics.get("eval_f1"),
-                "time": round(time.time(), 3),
-            }
-            with path.open("a", encoding="utf-8") as handle:
-                handle.write(json.dumps(line) + "\n")
-
-    return TrainLogCallback()
+    def on_evaluate(self, args, state, control, metrics=None, **kwargs):  # noqa: ANN001, ANN201
+        if not state.is_world_process_zero or metrics is None:
+            return
+        train_losses = [entry["loss"] for entry in state.log_history if "loss" in entry]
+        line = {
+            "epoch": round(state.epoch or 0.0, 4),
+            "step": state.global_step,
+            "train_loss": train_losses[-1] if train_losses else None,
+            "eval_loss": metrics.get("eval_loss"),
+            "eval_f1": metrics.get("eval_f1"),
+            "time": round(time.time(), 3),
+        }
+        with self.path.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(line) + "\n")
 
 
 def _precision_flags(precision: str) -> dict[str, bool]:
@@ -173,10 +180,8 @@ def _precision_flags(precision: str) -> dict[str, bool]:
     return {"bf16": precision == "bf16", "fp16": precision == "fp16"}
 
 
-def training_arguments(config: Config, checkpoint_dir: Path):  # -> TrainingArguments
+def training_arguments(config: Config, checkpoint_dir: Path) -> TrainingArguments:
     """The Trainer settings of ``config.train``, with selection on validation F1."""
-    from transformers import TrainingArguments
-
     train = config.train
     strategy = "steps" if train.eval_steps else "epoch"
     return TrainingArguments(
@@ -222,8 +227,6 @@ class TrainResult:
 
 
 def _last_checkpoint(checkpoint_dir: Path) -> str | None:
-    from transformers.trainer_utils import get_last_checkpoint
-
     return get_last_checkpoint(str(checkpoint_dir)) if checkpoint_dir.is_dir() else None
 
 
@@ -234,8 +237,6 @@ def is_main_process() -> bool:
 
 def save_run_config(model_dir: Path, config: Config, scheme: TagScheme, fingerprint: str) -> None:
     """``multinerd.yaml``: the resolved settings, the scheme and the data they were trained on."""
-    import yaml
-
     payload = config.to_dict() | {"scheme": scheme.to_dict(), "data_fingerprint": fingerprint}
     (model_dir / CONFIG_FILE).write_text(yaml.safe_dump(payload, sort_keys=False), encoding="utf-8")
 
@@ -248,13 +249,6 @@ def train_system(
     Training happens in ``output/.work/system``; the finished model is moved to its
     final name in one rename, so a directory named ``A`` is always complete.
     """
-    from transformers import (
-        AutoModelForTokenClassification,
-        DataCollatorForTokenClassification,
-        EarlyStoppingCallback,
-        set_seed,
-    )
-
     started = time.time()
     scheme = system_schemes(corpus, config).get(system)
     if scheme is None:
@@ -285,10 +279,10 @@ def train_system(
     log_path = work_dir / TRAIN_LOG
     if not resume_from:
         log_path.unlink(missing_ok=True)
-    callbacks = [_train_log_callback(log_path)]
+    callbacks: list[TrainerCallback] = [TrainLogCallback(log_path)]
     if config.train.patience > 0:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.train.patience))
-    trainer = _sequential_eval_trainer()(
+    trainer = SequentialEvalTrainer(
         model=model,
         args=training_arguments(config, checkpoint_dir),
         data_collator=DataCollatorForTokenClassification(
