@@ -19,6 +19,7 @@ import hashlib
 import json
 import math
 import re
+import unicodedata
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -41,6 +42,9 @@ SAMPLE_DIR = Path(__file__).parent / "data" / "sample"
 
 _ID2TAG: dict[int, str] = dict(enumerate(MULTINERD_TAGS))
 _MULTINERD_TAG_SET = frozenset(MULTINERD_TAGS)
+#: Unicode categories with nothing to see: a token made only of these (a zero-width space, a
+#: right-to-left mark, a NUL, a no-break space) is as empty as whitespace, and tokenizers drop it.
+_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Zs", "Zl", "Zp"})
 _SPLIT_FILE = re.compile(r"^(?P<split>[A-Za-z]+)(?:[_.-](?P<lang>[A-Za-z]{2,3}))?$")
 _LOCAL_HELP = (
     "without network access, download the files and use a local source: jsonl:DIR for the hub's layout "
@@ -196,6 +200,9 @@ def load_corpus(
     if not any(reading.splits.values()):
         found = {lg for counts in reading.lang_counts.values() for lg in counts}
         detail = f"; languages found: {', '.join(sorted(found))}" if found else ""
+        skipped = sum(reading.errors.counts.values())
+        if skipped:
+            detail += f"; {skipped} bad record(s) skipped: {'; '.join(reading.errors.problems())}"
         raise DataError(f"no sentences{f' in language {lang!r}' if lang else ''}{detail}", source)
     corpus = Corpus(
         source=source,
@@ -220,11 +227,11 @@ def load_corpus(
 # ---------------------------------------------------------------- file reading
 
 
-def _read_lines(path: Path, errors: _Errors) -> tuple[list[str], set[int]]:
-    """The file's lines without line ends (BOM and CRLF accepted) and the numbers of lines not UTF-8.
+def _read_lines(path: Path) -> tuple[list[str], dict[int, str]]:
+    """The file's lines without line ends (BOM and CRLF accepted) and, per line that is not UTF-8, why.
 
-    Each undecodable line has already been reported to ``errors``; the readers skip it (or the
-    sentence holding it) without counting it again.
+    The readers report an undecodable line as the record that holds it, in file order, so a
+    sentence of several such lines is one skipped record, not several.
     """
     data = path.read_bytes()
     if data.startswith(codecs.BOM_UTF8):
@@ -232,23 +239,21 @@ def _read_lines(path: Path, errors: _Errors) -> tuple[list[str], set[int]]:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
-        return _decode_by_line(path, data, errors)
+        return _decode_by_line(data)
     if "\r" in text:
         text = text.replace("\r\n", "\n")
-    return text.split("\n"), set()
+    return text.split("\n"), {}
 
 
-def _decode_by_line(path: Path, data: bytes, errors: _Errors) -> tuple[list[str], set[int]]:
+def _decode_by_line(data: bytes) -> tuple[list[str], dict[int, str]]:
     lines: list[str] = []
-    bad: set[int] = set()
+    bad: dict[int, str] = {}
     for number, raw in enumerate(data.split(b"\n"), 1):
         try:
             lines.append(raw.decode("utf-8").rstrip("\r"))
         except UnicodeDecodeError as err:
-            message = f"bytes that are not UTF-8 (0x{raw[err.start]:02x} at column {err.start + 1})"
-            errors.bad(path, number, message)
+            bad[number] = f"bytes that are not UTF-8 (0x{raw[err.start]:02x} at column {err.start + 1})"
             lines.append(raw.decode("utf-8", errors="replace"))
-            bad.add(number)
     return lines, bad
 
 
@@ -303,10 +308,13 @@ def _read_jsonl_dir(directory: Path, reading: _Reading) -> None:
 
 
 def _read_jsonl_file(path: Path, split: str, file_lang: str | None, reading: _Reading) -> None:
-    lines, bad = _read_lines(path, reading.errors)
+    lines, bad = _read_lines(path)
     loads = json.loads
     for number, line in enumerate(lines, 1):
-        if not line or line.isspace() or (bad and number in bad):
+        if bad and number in bad:
+            reading.errors.bad(path, number, bad[number])
+            continue
+        if not line or line.isspace():
             continue
         try:
             record = loads(line)
@@ -343,9 +351,12 @@ def _check_record(tokens: Any, ids: Any) -> tuple[str, ...] | str:
     if {*map(type, tokens)} != {str}:
         position, token = next((i, t) for i, t in enumerate(tokens, 1) if type(t) is not str)
         return f"token {position} is {token!r}, not a string"
-    if "" in tokens or any(map(str.isspace, tokens)):
-        position, token = next((i, t) for i, t in enumerate(tokens, 1) if not t.strip())
-        return f"token {position} is empty or whitespace ({token!r})"
+    # Nearly every token is printable and not blank: only the others need a closer look.
+    if "" in tokens or not all(map(str.isprintable, tokens)) or any(map(str.isspace, tokens)):
+        for position, token in enumerate(tokens, 1):
+            problem = _token_problem(token)
+            if problem:
+                return f"token {position} is {problem}"
     if {*map(type, ids)} == {int}:
         try:
             return tuple(map(_ID2TAG.__getitem__, ids))
@@ -355,24 +366,42 @@ def _check_record(tokens: Any, ids: Any) -> tuple[str, ...] | str:
     return f"tag {position} is {tag_id!r}; expected an integer id 0-{len(MULTINERD_TAGS) - 1}"
 
 
-def _blocks(lines: list[str], bad: set[int]) -> Iterator[tuple[int, list[tuple[int, str]], bool]]:
-    """Sentences of a one-token-a-line file: (first line, [(line number, text)], holds undecodable bytes)."""
+def _blocks(lines: list[str]) -> Iterator[tuple[int, list[tuple[int, str]]]]:
+    """Sentences of a one-token-a-line file: (first line, [(line number, text)])."""
     block: list[tuple[int, str]] = []
-    broken = False
     for number, line in enumerate(lines, 1):
         if not line.strip() or line.startswith("-DOCSTART-"):
             if block:
-                yield block[0][0], block, broken
-            block, broken = [], False
+                yield block[0][0], block
+            block = []
             continue
         block.append((number, line))
-        broken = broken or number in bad
     if block:
-        yield block[0][0], block, broken
+        yield block[0][0], block
+
+
+def _token_problem(token: str) -> str | None:
+    """Why a token cannot be a word, or None: empty or whitespace, invisible, or not valid Unicode.
+
+    A word needs one character that is not a control, format or space character; combining
+    marks, emoji and right-to-left letters are words. A lone surrogate (only JSON escapes can
+    make one) cannot be encoded as UTF-8, so no tokenizer or report could handle it.
+    """
+    if token and token.isprintable() and not token.isspace():
+        return None
+    if not token.strip():
+        return f"empty or whitespace ({token!r})"
+    surrogate = next((char for char in token if "\ud800" <= char <= "\udfff"), None)
+    if surrogate is not None:
+        return f"not valid Unicode: a lone surrogate U+{ord(surrogate):04X} ({token!r})"
+    if all(unicodedata.category(char) in _INVISIBLE_CATEGORIES for char in token):
+        return f"invisible ({token!r}): only control, format or space characters, as empty as whitespace"
+    return None
 
 
 def _check_token(token: str) -> str | None:
-    return None if token.strip() else f"token is empty or whitespace ({token!r})"
+    problem = _token_problem(token)
+    return None if problem is None else f"token is {problem}"
 
 
 def _read_tsv_dir(directory: Path, reading: _Reading) -> None:
@@ -422,15 +451,13 @@ def _read_columns(
     parse: Callable[[str], tuple[str, str] | str],
 ) -> None:
     """Read a file of one token a line, a blank line between sentences; a bad line rejects its sentence."""
-    lines, bad = _read_lines(path, reading.errors)
-    for start, block, broken in _blocks(lines, bad):
+    lines, bad = _read_lines(path)
+    for start, block in _blocks(lines):
         if not reading.keeps(split, file_lang):
-            continue
-        if broken:
             continue
         words, tags = [], []
         for number, line in block:
-            parsed = parse(line)
+            parsed = bad[number] if bad and number in bad else parse(line)
             if type(parsed) is str:
                 reading.errors.bad(path, number, parsed)
                 break

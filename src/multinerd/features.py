@@ -168,14 +168,20 @@ def word_pieces(
     non_empty = [i for i, words in enumerate(sentences_words) if len(words) > 0]
     for start in range(0, len(non_empty), _TOKENIZE_CHUNK):
         chunk = non_empty[start : start + _TOKENIZE_CHUNK]
-        encoded = tokenizer(
-            [list(sentences_words[i]) for i in chunk],
-            is_split_into_words=True,
-            add_special_tokens=False,
-            truncation=False,
-            return_attention_mask=False,
-            return_token_type_ids=False,
-        )
+        try:
+            encoded = tokenizer(
+                [list(sentences_words[i]) for i in chunk],
+                is_split_into_words=True,
+                add_special_tokens=False,
+                truncation=False,
+                return_attention_mask=False,
+                return_token_type_ids=False,
+            )
+        except TypeError:
+            # The Rust tokenizer refuses strings that are not valid Unicode with a TypeError
+            # that names no word; say which one, and keep any other TypeError as it was.
+            _raise_for_surrogates(sentences_words, chunk)
+            raise
         for row, sentence_index in enumerate(chunk):
             words: list[list[int]] = [[] for _ in sentences_words[sentence_index]]
             for token_id, word_id in zip(encoded["input_ids"][row], encoded.word_ids(row)):
@@ -187,6 +193,18 @@ def word_pieces(
                     stats.empty_words += 1
             pieces[sentence_index] = words
     return pieces
+
+
+def _raise_for_surrogates(sentences_words: Sequence[Sequence[str]], indices: Sequence[int]) -> None:
+    """Raise an :class:`AlignmentError` naming the first word that holds a lone surrogate, if any."""
+    for sentence_index in indices:
+        for word_index, word in enumerate(sentences_words[sentence_index]):
+            surrogate = next((char for char in word if "\ud800" <= char <= "\udfff"), None)
+            if surrogate is not None:
+                raise AlignmentError(
+                    f"sentence {sentence_index}, word {word_index} ({word!r}) holds a lone surrogate "
+                    f"U+{ord(surrogate):04X}: expected valid Unicode text, which a tokenizer can encode"
+                ) from None
 
 
 def window_bounds(lengths: Sequence[int], budget: int, stride: int) -> list[tuple[int, int]]:
