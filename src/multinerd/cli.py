@@ -87,6 +87,53 @@ def cmd_data_stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_predict(args: argparse.Namespace) -> int:
+    from multinerd.corpus import DataError
+    from multinerd.documents import documents_from_texts, read_documents, write_predictions
+    from multinerd.export import load_tagger
+
+    documents = documents_from_texts(args.text)
+    for path in args.input or []:
+        documents += read_documents(path, args.input_format)
+    if not documents:
+        raise DataError("nothing to tag: give TEXT arguments or --input FILE")
+    tagger = load_tagger(args.model, backend=args.backend, batch_size=args.batch_size)
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as out:
+            n_entities = write_predictions(tagger, documents, out, args.format)
+        print(f"{len(documents)} documents, {n_entities} entities: written to {args.output}")
+    else:
+        n_entities = write_predictions(tagger, documents, sys.stdout, args.format)
+        print(f"{len(documents)} documents, {n_entities} entities", file=sys.stderr)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from multinerd.export import export_onnx
+
+    result = export_onnx(args.model, args.output, int8=args.int8, parity_data=args.data,
+                         parity_split=args.split, max_sentences=args.max_sentences)
+    print(f"parity on {result.n_sentences} sentences of {result.data} ({result.split}); "
+          f"torch strict F1 {result.torch_f1:.4f}")
+    for name, variant in result.variants.items():
+        print(f"{name:>5}: {variant.file}: identical entities in {variant.sentence_agreement:.4f} "
+              f"of sentences, strict F1 {variant.strict_f1:.4f} ({-100 * variant.f1_drop + 0.0:+.2f} points)")
+    if not result.passed:
+        print(f"multinerd export: export refused: {'; '.join(result.failures())}; "
+              f"files kept in {args.output} for inspection (see parity.md)", file=sys.stderr)
+        return 1  # the export ran, but its output must not be used: not a usage error
+    print(f"export good: {args.output} (report: parity.md)")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from multinerd.server import serve
+
+    serve(args.model, host=args.host, port=args.port, backend=args.backend,
+          max_body_bytes=args.max_body_bytes, max_text_chars=args.max_text_chars)
+    return 0
+
+
 def _add_config_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", "-c", help="YAML configuration file (defaults apply without one)")
     parser.add_argument("--set", action="append", metavar="KEY=VALUE",
@@ -129,6 +176,41 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("--model", help="also count sub-tokens with this model's tokenizer")
     stats.add_argument("--json", action="store_true", help="print one JSON object")
     stats.set_defaults(handler=cmd_data_stats)
+
+    predict = commands.add_parser("predict", help="tag raw text or pre-split words; entities with offsets")
+    predict.add_argument("text", nargs="*", metavar="TEXT", help="raw text documents to tag")
+    predict.add_argument("--model", "-m", required=True,
+                         help="model directory (an export directory for onnx)")
+    predict.add_argument("--input", "-i", action="append", metavar="FILE",
+                         help="file of documents: plain text (one per line), .jsonl (text or tokens) "
+                              "or .conll; - reads stdin (repeatable)")
+    predict.add_argument("--input-format", choices=["auto", "text", "jsonl", "conll"], default="auto",
+                         help="how to read --input (default: by suffix; .jsonl, .conll, else plain text)")
+    predict.add_argument("--output", "-o", help="output file (default: standard output)")
+    predict.add_argument("--format", "-f", choices=["jsonl", "tsv", "conll"], default="jsonl")
+    predict.add_argument("--backend", choices=["torch", "onnx", "onnx-int8"], default="torch")
+    predict.add_argument("--batch-size", type=int, default=32)
+    predict.set_defaults(handler=cmd_predict)
+
+    export = commands.add_parser("export", help="ONNX (and int8) export with a parity report")
+    export.add_argument("--model", "-m", required=True, help="model directory")
+    export.add_argument("--output", "-o", required=True, help="export directory")
+    export.add_argument("--int8", action="store_true",
+                        help="also write model_int8.onnx (dynamic quantisation)")
+    export.add_argument("--data", default="sample", help="data source for the parity check (default: sample)")
+    export.add_argument("--split", default="validation", help="split for the parity check")
+    export.add_argument("--max-sentences", type=int, help="check parity on the first N sentences only")
+    export.set_defaults(handler=cmd_export)
+
+    serve = commands.add_parser("serve", help="HTTP API and demo page")
+    serve.add_argument("--model", "-m", action="append", required=True, metavar="DIR|NAME=DIR",
+                       help="model directory, named by its directory name (repeatable: A and B side by side)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--backend", choices=["torch", "onnx", "onnx-int8"], default="torch")
+    serve.add_argument("--max-body-bytes", type=int, default=1_000_000)
+    serve.add_argument("--max-text-chars", type=int, default=100_000)
+    serve.set_defaults(handler=cmd_serve)
     return parser
 
 

@@ -1,0 +1,146 @@
+"""Input and output formats of ``multinerd predict``."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from pathlib import Path
+
+import pytest
+from test_server import SENTENCE, rule_tagger
+
+from multinerd.corpus import DataError
+from multinerd.documents import (
+    Document,
+    annotate,
+    documents_from_texts,
+    input_format,
+    read_documents,
+    write_predictions,
+)
+
+
+@pytest.fixture(scope="module")
+def tagger():
+    return rule_tagger("A")
+
+
+def write(path: Path, content: str | bytes) -> Path:
+    if isinstance(content, str):
+        content = content.encode("utf-8")
+    path.write_bytes(content)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("name", "fmt", "expected"),
+    [("a.txt", "auto", "text"), ("a.jsonl", "auto", "jsonl"), ("a.CONLL", "auto", "conll"),
+     ("a.iob", "auto", "conll"), ("a", "auto", "text"), ("a.txt", "jsonl", "jsonl")],
+)
+def test_input_format_by_suffix_or_choice(name: str, fmt: str, expected: str) -> None:
+    assert input_format(Path(name), fmt) == expected
+
+
+def test_unknown_input_format_is_an_error() -> None:
+    with pytest.raises(DataError, match="unknown input format 'xml'"):
+        input_format(Path("a.txt"), "xml")
+
+
+def test_plain_text_is_one_document_per_line_empty_lines_kept(tmp_path: Path) -> None:
+    path = write(tmp_path / "in.txt", "\ufeffFirst line.\r\n\nThird line\n")
+    documents = read_documents(path)
+    assert [d.text for d in documents] == ["First line.", "", "Third line"]
+    assert documents[2].origin == f"{path}:3"
+
+
+def test_jsonl_text_and_tokens_with_extra_fields_kept(tmp_path: Path) -> None:
+    path = write(tmp_path / "in.jsonl", '{"id": 7, "text": "Rome"}\n\n{"tokens": ["Angela", "Merkel"]}\n')
+    documents = read_documents(path)
+    assert documents == [
+        Document(text="Rome", origin=f"{path}:1", extra={"id": 7}),
+        Document(tokens=("Angela", "Merkel"), origin=f"{path}:3"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("{bad", "not valid JSON"),
+        ("[1, 2]", "expected a JSON object"),
+        ('{"words": ["a"]}', "found fields ['words']"),
+        ('{"text": "a", "tokens": ["a"]}', "found both"),
+        ('{"text": 5}', "'text' must be a string"),
+        ('{"tokens": "a b"}', "'tokens' must be a list"),
+        ('{"tokens": ["a", ""]}', "non-empty strings"),
+    ],
+)
+def test_bad_jsonl_record_names_file_and_line(tmp_path: Path, line: str, message: str) -> None:
+    path = write(tmp_path / "in.jsonl", '{"text": "fine"}\n' + line + "\n")
+    with pytest.raises(DataError, match=re.escape(message)) as caught:
+        read_documents(path)
+    assert str(caught.value).startswith(f"{path}:2: ")
+
+
+def test_conll_sentences_first_column_docstart_skipped(tmp_path: Path) -> None:
+    content = "-DOCSTART- O\n\nAngela\tB-PER\nMerkel\tI-PER\n\n\nRome B-LOC\n.  O"
+    path = write(tmp_path / "in.conll", content)
+    documents = read_documents(path)
+    assert [d.tokens for d in documents] == [("Angela", "Merkel"), ("Rome", ".")]
+    assert [d.origin for d in documents] == [f"{path}:3", f"{path}:7"]
+
+
+def test_non_utf8_names_the_line(tmp_path: Path) -> None:
+    path = write(tmp_path / "in.txt", b"good\ncaf\xe9\n")
+    with pytest.raises(DataError, match=r"in.txt:2: not UTF-8"):
+        read_documents(path)
+
+
+def test_missing_file_is_a_data_error(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="not found"):
+        read_documents(tmp_path / "missing.txt")
+
+
+def test_annotate_mixes_text_and_token_documents_in_order(tagger) -> None:
+    documents = [Document(tokens=("Angela", "Merkel")), *documents_from_texts([SENTENCE, ""])]
+    entities = annotate(tagger, documents)
+    assert [[(e["text"], e["type"], e["start"], e["end"]) for e in found] for found in entities] == [
+        [("Angela Merkel", "PER", 0, 2)],
+        [("Angela Merkel", "PER", 0, 13), ("Rome", "LOC", 30, 34)],
+        [],
+    ]
+
+
+def test_write_jsonl(tagger) -> None:
+    out = io.StringIO()
+    documents = [Document(text=SENTENCE, extra={"id": "x"}), Document(tokens=("Rome",))]
+    assert write_predictions(tagger, documents, out, "jsonl") == 3
+    records = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert records[0]["id"] == "x" and records[0]["text"] == SENTENCE
+    assert [e["text"] for e in records[0]["entities"]] == ["Angela Merkel", "Rome"]
+    assert records[1]["tokens"] == ["Rome"] and records[1]["entities"][0]["type"] == "LOC"
+
+
+def test_write_tsv_one_row_per_entity_whitespace_flattened(tagger) -> None:
+    out = io.StringIO()
+    documents = documents_from_texts(["nothing", "Angela\tMerkel in\nRome"])
+    assert write_predictions(tagger, documents, out, "tsv") == 2
+    rows = [line.split("\t") for line in out.getvalue().splitlines()]
+    assert rows[0] == ["doc", "start", "end", "type", "text", "score"]
+    assert [row[:5] for row in rows[1:]] == [
+        ["1", "0", "13", "PER", "Angela Merkel"],
+        ["1", "17", "21", "LOC", "Rome"],
+    ]
+    assert all(0.0 < float(row[5]) <= 1.0 for row in rows[1:])
+
+
+def test_write_conll_word_and_tag_per_line(tagger) -> None:
+    out = io.StringIO()
+    documents = [Document(text="Angela Merkel's Rome."), Document(tokens=("Paris",))]
+    assert write_predictions(tagger, documents, out, "conll") == 3
+    assert out.getvalue() == "Angela\tB-PER\nMerkel\tI-PER\n's\tO\nRome\tB-LOC\n.\tO\n\nParis\tB-LOC\n\n"
+
+
+def test_unknown_output_format(tagger) -> None:
+    with pytest.raises(DataError, match="unknown output format 'xml'"):
+        write_predictions(tagger, [], io.StringIO(), "xml")
