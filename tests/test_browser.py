@@ -1,7 +1,7 @@
 """The demo page in a real headless Chromium: type a sentence, press the button, see the entities.
 
 The server runs uvicorn in a background thread on a free port, over two rule-based Taggers
-(see ``test_server.rule_tagger``) whose entities are known exactly: model A knows PER, LOC
+(see ``conftest.rule_tagger``) whose entities are known exactly: model A knows PER, LOC
 and ORG, model B only PER and LOC.
 """
 
@@ -15,8 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_server import RULE_LABELS, rule_tagger
 
+from conftest import RULE_LABELS, rule_tagger
 from multinerd.server import create_app
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -6,11 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
-from test_export import conll_source
-from test_server import save_tiny_model
 
+from conftest import save_tiny_model
 from multinerd import server
 from multinerd.cli import EXIT_USAGE, main
+from test_export import conll_source
 
 TEXT = "Angela Merkel met the Pope in Rome."
 

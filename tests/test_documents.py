@@ -8,8 +8,8 @@ import re
 from pathlib import Path
 
 import pytest
-from test_server import SENTENCE, rule_tagger
 
+from conftest import SENTENCE, rule_tagger
 from multinerd.corpus import DataError
 from multinerd.documents import (
     Document,

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_server import save_tiny_model
 
+from conftest import save_tiny_model
 from multinerd.export import (
     INT8_FILE,
     MAX_F1_DROP,

@@ -8,7 +8,7 @@ import pytest
 
 from multinerd import samplegen
 from multinerd.corpus import load_corpus
-from multinerd.labels import MULTINERD_TAGS, MULTINERD_TYPES, entity_spans
+from multinerd.labels import MULTINERD_TYPES, entity_spans
 
 
 def sample_records(relative: str) -> list[dict]:

@@ -24,9 +24,9 @@ def quick_config(output: Path, *extra: str):
         None,
         [
             "data.source=sample",
-            "data.max_sentences=160",
+            "data.max_sentences=120",
             f"model.name={MINILM}",
-            "model.max_length=128",
+            "model.max_length=64",
             "train.batch_size=16",
             "train.learning_rate=3e-4",
             "train.epochs=3",
@@ -42,7 +42,7 @@ def quick_config(output: Path, *extra: str):
 def trained(tmp_path_factory):
     output = tmp_path_factory.mktemp("run")
     config = quick_config(output, "train.eval_on_start=true")
-    corpus = load_corpus("sample", max_sentences=160)
+    corpus = load_corpus("sample", max_sentences=120)
     result = train_system(config, "B", corpus, output)
     return config, corpus, result
 

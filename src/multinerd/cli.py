@@ -215,11 +215,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _known_errors() -> tuple[type[BaseException], ...]:
+    """Errors caused by input the user can fix. Evaluated only when an exception is raised,
+    so the heavy modules are imported only then."""
     from multinerd.corpus import DataError
+    from multinerd.export import ExportError
+    from multinerd.features import AlignmentError
     from multinerd.labels import TagError
     from multinerd.modelhub import ModelNotFoundError
+    from multinerd.scoring import ScoringError
+    from multinerd.server import ServeError
+    from multinerd.tagger import TaggerError
 
-    return (ConfigError, DataError, TagError, ModelNotFoundError)
+    return (ConfigError, DataError, TagError, ModelNotFoundError, AlignmentError, TaggerError, ScoringError,
+            ExportError, ServeError)
 
 
 def _quiet_libraries() -> None:

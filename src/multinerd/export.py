@@ -44,12 +44,10 @@ import numpy as np
 from multinerd.labels import TagScheme, entity_spans, repair_iob2
 from multinerd.modelhub import ModelNotFoundError
 from multinerd.tagger import (
-    DEFAULT_MAX_LENGTH,
-    DEFAULT_STRIDE,
     Tagger,
     TaggerError,
     read_labels,
-    read_window_settings,
+    usable_cpus,
 )
 
 ONNX_FILE = "model.onnx"
@@ -76,15 +74,6 @@ class ExportError(ValueError):
 # ---------------------------------------------------------------------------- running ONNX
 
 
-def _usable_cpus() -> int:
-    import os
-
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
-
-
 class OnnxBackend:
     """An ONNX Runtime session behind the Tagger's ``logits(input_ids, attention_mask)`` call.
 
@@ -100,7 +89,7 @@ class OnnxBackend:
         if not path.is_file():
             raise ModelNotFoundError(f"ONNX model not found: {path}; write one with `multinerd export`")
         options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = threads or _usable_cpus()
+        options.intra_op_num_threads = threads or usable_cpus()
         options.inter_op_num_threads = 1
         self.path = path
         self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
@@ -130,26 +119,9 @@ def load_tagger(
     path = Path(directory)
     if not path.is_dir():
         raise ModelNotFoundError(f"model directory not found: {path}")
-    if backend == "torch":
-        tagger = Tagger.from_pretrained(path, device=device, batch_size=batch_size)
-    elif backend in ONNX_BACKENDS:
-        from transformers import AutoTokenizer
-
-        labels = read_labels(path)
-        saved_length, saved_stride = read_window_settings(path)
-        tokenizer = AutoTokenizer.from_pretrained(path)
-        limit = min(int(tokenizer.model_max_length or DEFAULT_MAX_LENGTH), DEFAULT_MAX_LENGTH)
-        tagger = Tagger(
-            tokenizer,
-            labels,
-            OnnxBackend(path / ONNX_BACKENDS[backend]).logits,
-            max_length=saved_length or limit,
-            stride=saved_stride if saved_stride is not None else DEFAULT_STRIDE,
-            batch_size=batch_size,
-            name=name or path.name,
-        )
-    else:
+    if backend not in BACKENDS:
         raise TaggerError(f"unknown backend {backend!r} for {path} (expected one of {', '.join(BACKENDS)})")
+    tagger = Tagger.from_pretrained(path, backend=backend, device=device, batch_size=batch_size)
     if name:
         tagger.name = name
     return tagger

@@ -176,6 +176,8 @@ def word_pieces(
                 truncation=False,
                 return_attention_mask=False,
                 return_token_type_ids=False,
+                # Long sentences are windowed below, so the "longer than the maximum" warning is noise.
+                verbose=False,
             )
         except TypeError:
             # The Rust tokenizer refuses strings that are not valid Unicode with a TypeError

@@ -11,9 +11,11 @@ Endpoints:
 * ``GET /`` -- the demo page, served from the package (``multinerd/static``), so it works offline.
 
 Every error is JSON ``{"detail": "..."}``: 413 for a body, a text or a batch over the
-configured limits, 400 for a body that is not UTF-8, 422 for a body that is not JSON or not
-one of the shapes above, 404 for an unknown model name. Bad requests never reach a model,
-so the server keeps serving after any of them.
+configured limits, 400 for a body that is not UTF-8, 422 for a body that is not JSON, not
+one of the shapes above, or text holding a lone surrogate, 404 for an unknown model name. Bad
+requests never reach a model, so the server keeps serving after any of them. Input that only
+the Tagger can judge, refused with a TaggerError or AlignmentError, is a 422 as well; 500 is
+left for a model call that fails.
 
 Model calls are blocking: they run in worker threads, at most ``max_concurrency`` at a
 time (one by default: a model call already uses every core, and a Tagger keeps per-call
@@ -23,6 +25,7 @@ state), so a burst of requests queues instead of oversubscribing the CPU.
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -34,13 +37,15 @@ from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
 from multinerd.modelhub import ModelNotFoundError
-from multinerd.tagger import Tagger
+from multinerd.features import AlignmentError
+from multinerd.tagger import Tagger, TaggerError
 
 STATIC_DIR = Path(__file__).parent / "static"
 #: Defaults sized for an interactive demo and small batch clients; raise them for bulk use.
 MAX_BODY_BYTES = 1_000_000
 MAX_TEXT_CHARS = 100_000
 MAX_DOCUMENTS = 256
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 REQUEST_SHAPES = (
     '{"text": str}, {"texts": [str, ...]} or {"tokens": [[str, ...], ...]}, optionally with "model"'
 )
@@ -78,10 +83,36 @@ def _parse_json(body: bytes) -> Any:
     except json.JSONDecodeError as err:
         where = f"line {err.lineno} column {err.colno}"
         raise _http_error(422, f"request body is not JSON: {err.msg} at {where}") from None
+    except (ValueError, RecursionError) as err:
+        # Valid JSON syntax that Python refuses to build: an integer of thousands of digits, or
+        # arrays nested deeper than the interpreter's recursion limit.
+        raise _http_error(422, f"request body is not usable JSON: {type(err).__name__}: {err}") from None
 
 
 def _is_str_list(value: Any) -> bool:
     return isinstance(value, list) and all(isinstance(item, str) for item in value)
+
+
+def _refuse_surrogates(kind: str, documents: list[Any]) -> None:
+    """Raise 422 naming the field, document, word and offset of the first lone surrogate.
+
+    JSON's ``\\ud800`` escapes decode to such characters (a proper pair decodes to one real
+    character), so what is left in the surrogate range is not Unicode text: no tokenizer can
+    encode it and no JSON answer can carry it back, so it is refused before it reaches a model.
+    """
+    for index, document in enumerate(documents):
+        if kind == "tokens":
+            strings = [(f"'tokens'[{index}][{word}]", text) for word, text in enumerate(document)]
+        else:
+            strings = [("'text'" if kind == "text" else f"'texts'[{index}]", document)]
+        for field, text in strings:
+            found = LONE_SURROGATE.search(text)
+            if found is not None:
+                raise _http_error(
+                    422,
+                    f"{field} holds a lone surrogate U+{ord(found.group()):04X} at character {found.start()}: "
+                    "expected valid Unicode text (a character outside the BMP is escaped as a surrogate pair)",
+                )
 
 
 def parse_request(
@@ -111,6 +142,7 @@ def parse_request(
         size = len(document) if isinstance(document, str) else sum(len(word) + 1 for word in document)
         if size > max_text_chars:
             raise _http_error(413, f"document {index} has {size} characters; the limit is {max_text_chars}")
+    _refuse_surrogates(kind, documents)
     return kind, documents, model
 
 
@@ -153,7 +185,11 @@ def create_app(
         if name not in taggers:
             raise _http_error(404, f"unknown model {name!r}; serving {', '.join(taggers)}")
         tagger = taggers[name]
-        entities = await run_in_threadpool(tag, tagger, kind, documents)
+        try:
+            entities = await run_in_threadpool(tag, tagger, kind, documents)
+        except (TaggerError, AlignmentError) as err:
+            # Input the Tagger cannot tag; any other failure (a model bug) stays a 500.
+            raise _http_error(422, f"input cannot be tagged: {type(err).__name__}: {err}") from None
         field = "tokens" if kind == "tokens" else "text"
         results = [{field: document, "entities": found} for document, found in zip(documents, entities)]
         response: dict[str, Any] = {"model": name, "types": tagger.types, "results": results}

@@ -107,7 +107,8 @@ def split_words(text: str) -> list[tuple[str, int, int]]:
 # ---------------------------------------------------------------------------- backends
 
 
-def _usable_cpus() -> int:
+def usable_cpus() -> int:
+    """CPUs this process may run on: a container or taskset may grant fewer than the machine has."""
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:
@@ -125,7 +126,7 @@ class TorchBackend:
         self.model = model.to(self.device).eval()
         if self.device.type == "cpu" and "OMP_NUM_THREADS" not in os.environ:
             # torch counts the machine's cores; a container or a taskset may allow fewer.
-            torch.set_num_threads(max(1, min(torch.get_num_threads(), _usable_cpus())))
+            torch.set_num_threads(max(1, min(torch.get_num_threads(), usable_cpus())))
 
     def logits(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
         with self.torch.inference_mode():
@@ -145,7 +146,11 @@ def load_forward(directory: Path, backend: str, device: str | None) -> Forward:
         model = AutoModelForTokenClassification.from_pretrained(directory)
         chosen = device or ("cuda" if torch.cuda.is_available() else "cpu")
         return TorchBackend(model, chosen).logits
-    raise TaggerError(f"unknown backend {backend!r} for {directory} (expected 'torch')")
+    if backend in ("onnx", "onnx-int8"):
+        from multinerd.export import ONNX_BACKENDS, OnnxBackend
+
+        return OnnxBackend(directory / ONNX_BACKENDS[backend]).logits
+    raise TaggerError(f"unknown backend {backend!r} for {directory} (expected torch, onnx or onnx-int8)")
 
 
 # ---------------------------------------------------------------------------- model directory

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import shutil
 import time
@@ -180,8 +181,14 @@ def _precision_flags(precision: str) -> dict[str, bool]:
     return {"bf16": precision == "bf16", "fp16": precision == "fp16"}
 
 
-def training_arguments(config: Config, checkpoint_dir: Path) -> TrainingArguments:
-    """The Trainer settings of ``config.train``, with selection on validation F1."""
+def training_arguments(
+    config: Config, checkpoint_dir: Path, steps_per_epoch: int | None = None
+) -> TrainingArguments:
+    """The Trainer settings of ``config.train``, with selection on validation F1.
+
+    Training loss is logged a few times between evaluations (``steps_per_epoch`` sizes
+    that), so every line of ``train_log.jsonl`` has a training loss.
+    """
     train = config.train
     strategy = "steps" if train.eval_steps else "epoch"
     return TrainingArguments(
@@ -202,7 +209,7 @@ def training_arguments(config: Config, checkpoint_dir: Path) -> TrainingArgument
         eval_on_start=train.eval_on_start,
         save_steps=train.eval_steps,
         logging_strategy="steps",
-        logging_steps=max(1, min(50, train.eval_steps or 50)),
+        logging_steps=max(1, min(50, (train.eval_steps or steps_per_epoch or 200) // 4)),
         load_best_model_at_end=True,
         metric_for_best_model="f1",
         greater_is_better=True,
@@ -224,6 +231,12 @@ class TrainResult:
     validation_stats: features.EncodingStats
     best_validation_f1: float | None
     seconds: float
+
+
+def _steps_per_epoch(n_windows: int, config: Config) -> int:
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    per_step = config.train.batch_size * config.train.gradient_accumulation_steps * world_size
+    return max(1, math.ceil(n_windows / per_step))
 
 
 def _last_checkpoint(checkpoint_dir: Path) -> str | None:
@@ -284,7 +297,7 @@ def train_system(
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.train.patience))
     trainer = SequentialEvalTrainer(
         model=model,
-        args=training_arguments(config, checkpoint_dir),
+        args=training_arguments(config, checkpoint_dir, _steps_per_epoch(len(train_split.windows), config)),
         data_collator=DataCollatorForTokenClassification(
             tokenizer, pad_to_multiple_of=8 if torch.cuda.is_available() else None
         ),
