@@ -21,7 +21,14 @@ from multinerd.config import Config, ConfigError
 from multinerd.corpus import Corpus, Sentence, corpus_fingerprint, load_corpus
 from multinerd.labels import SCHEME_B_TYPES, TagScheme, split_tag
 from multinerd.tagger import Tagger
-from multinerd.training import CONFIG_FILE, is_main_process, read_train_log, system_schemes, train_system
+from multinerd.training import (
+    CONFIG_FILE,
+    TrainResult,
+    is_main_process,
+    read_train_log,
+    system_schemes,
+    train_system,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -123,12 +130,8 @@ def evaluate_model(
     return evaluation.metrics
 
 
-def _train_and_test(config: Config, system: str, corpus: Corpus, output: Path, resume: bool) -> dict[str, Any] | None:
-    """Train one system, then (main process only) score it on the test split and write its files."""
-    result = train_system(config, system, corpus, output, resume=resume)
-    if not is_main_process():
-        return None
-    test = corpus.splits[config.eval.split]
+def _test_system(config: Config, result: TrainResult, test: Sequence[Sentence]) -> dict[str, Any]:
+    """Score a trained system on the test split and write its files next to the model."""
     pred = predict(result.model_dir, test, config.train.eval_batch_size)
     evaluation = score_predictions(test, pred, result.scheme, config, config.eval.split)
     evaluation.metrics["encoding"] = {
@@ -149,7 +152,6 @@ def _train_and_test(config: Config, system: str, corpus: Corpus, output: Path, r
         "train_log": read_train_log(result.model_dir),
         "examples": error_examples(test, evaluation.gold, evaluation.pred),
         "pred": evaluation.pred,
-        "seconds": result.seconds,
     }
 
 
@@ -167,13 +169,12 @@ def run_once(config: Config, output: Path, *, resume: bool = False) -> dict[str,
     if not test:
         raise ConfigError(f"{corpus.source} has no {config.eval.split!r} split to score on")
     output.mkdir(parents=True, exist_ok=True)
-    results: dict[str, Any] = {}
-    for system in schemes:
-        system_results = _train_and_test(config, system, corpus, output, resume)
-        if system_results is not None:
-            results[system] = system_results
+    # Every process trains; only the main one tests, after all training, so that no process
+    # waits at a collective operation while another is busy scoring.
+    trained = {system: train_system(config, system, corpus, output, resume=resume) for system in schemes}
     if not is_main_process():
         return {}
+    results: dict[str, Any] = {system: _test_system(config, result, test) for system, result in trained.items()}
     if "B" in schemes:
         a_in_b = score_predictions(test, results["A"]["pred"], schemes["B"], config, config.eval.split)
         a_in_b.metrics["scheme"] = "A in B's space"
@@ -194,7 +195,7 @@ def run_once(config: Config, output: Path, *, resume: bool = False) -> dict[str,
         "model": config.model.name,
         "schemes": {name: scheme.to_dict() for name, scheme in schemes.items()},
         "settings": config.to_dict(),
-        "seconds": {system: results[system].pop("seconds") for system in schemes},
+        "seconds": {system: result.seconds for system, result in trained.items()},
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
     }
     for system in schemes:
