@@ -145,7 +145,7 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path):
 def test_torchrun_two_cpu_processes_write_one_model(tmp_path):
     env = os.environ | {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1"}
     command = [
-        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "0",
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
         "-m", "multinerd.cli", *_train_command(tmp_path)[3:],
     ]  # fmt: skip
     command = [part if part != "train.max_steps=24" else "train.max_steps=6" for part in command]

@@ -217,6 +217,9 @@ def training_arguments(
         train_sampling_strategy="group_by_length" if train.group_by_length else "random",
         dataloader_num_workers=train.dataloader_workers,
         dataloader_pin_memory=torch.cuda.is_available(),
+        # Without use_cpu, accelerate does not treat several CPU processes (torchrun, gloo) as
+        # one distributed job, and each process would train alone and write its own model.
+        use_cpu=not torch.cuda.is_available(),
         report_to="none",
         disable_tqdm=False,
         **_precision_flags(train.precision),
@@ -320,6 +323,8 @@ def train_system(
             shutil.rmtree(final_dir)
         os.replace(staging, final_dir)
         shutil.rmtree(work_dir)
+        if not any(work_dir.parent.iterdir()):
+            work_dir.parent.rmdir()
     trainer.accelerator.wait_for_everyone()
     return TrainResult(
         final_dir, scheme, train_split.stats, validation_split.stats, best_f1, time.time() - started
