@@ -254,6 +254,7 @@ def load_results(results_dir: Path) -> dict[str, Any]:
         "inference": read("infer_throughput"),
         "profiles": flops_part.get("profiles"),
         "data_scale": read("data_scale"),
+        "load_test": read("load_test"),
     }
 
 
@@ -490,6 +491,40 @@ def _data_scale_section(data_scale: dict[str, Any] | None) -> list[str]:
     return lines + [""]
 
 
+def _load_test_section(load: dict[str, Any] | None) -> list[str]:
+    if not load:
+        return ["## Server under load", "", "`bench/results/load_test.json` is missing; run `bench/load_test.py`.", ""]
+    latency = load["latency_ms"]
+    statuses = ", ".join(f"{code}: {n}" for code, n in sorted(load["status_counts"].items()))
+    return [
+        "## Server under load and abuse",
+        "",
+        (
+            f"`{load['command']}` ({load['date']}; load average before {load['machine']['load_average']}): "
+            f"{load['requests']} requests from {load['concurrency']} concurrent clients against `multinerd serve` "
+            f"on loopback ({load['model']}), {load['bad_share']:.0%} of them malformed, oversized, non-UTF-8 or "
+            "of the wrong shape."
+        ),
+        "",
+        *_table(
+            ["good requests answered 200", "bad requests answered 4xx", "good right after a bad one",
+             "p50 ms", "p90 ms", "p99 ms", "requests/s"],
+            [[
+                f"{load['good_succeeded']} / {load['good_requests']}",
+                f"{load['bad_answered_4xx']} / {load['bad_requests']}",
+                f"{load['good_right_after_bad_succeeded']} / {load['good_right_after_bad']}",
+                f"{latency['p50']:.0f}", f"{latency['p90']:.0f}", f"{latency['p99']:.0f}",
+                f"{load['throughput_rps']:.1f}",
+            ]],
+        ),
+        f"Status codes: {statuses}. Healthy after the run: {load['healthy_after']}. The server binds to "
+        f"{', '.join(load['binding']['listening'])} by default (non-loopback connection: "
+        f"{', '.join(f'{k} {v}' for k, v in load['binding']['non_loopback_connect'].items()) or 'no other address'}). "
+        "Latency is mostly queueing: one model call runs at a time, so 50 clients wait for each other.",
+        "",
+    ]
+
+
 def _limit_section(results: dict[str, Any]) -> list[str]:
     meta, training, inference, profiles = (
         results["meta"],
@@ -586,6 +621,7 @@ def write_markdown(results: dict[str, Any], path: Path = MARKDOWN) -> str:
     lines += _inference_section(results["inference"])
     lines += _data_scale_section(results.get("data_scale"))
     lines += _limit_section(results)
+    lines += _load_test_section(results.get("load_test"))
     lines += [
         "## 5. GPU",
         "",
@@ -616,6 +652,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         if args.workdir.exists():
             shutil.rmtree(args.workdir)
         run(QUICK if args.quick else Sizes(), args.workdir, args.results)
+        if not args.quick:
+            import load_test
+
+            load_test.main(["--output", str(args.results / "load_test.json")])
     write_markdown(load_results(args.results), args.markdown)
     print(f"wrote {args.markdown}")
 

@@ -72,3 +72,10 @@ def test_shipped_configs_load():
 
     for path in sorted(Path(__file__).parents[1].joinpath("configs").glob("*.yaml")):
         load_config(path)
+
+
+def test_attention_dropout_is_optional_and_typed():
+    assert load_config().model.attention_dropout is None
+    assert load_config(None, ["model.attention_dropout=0"]).model.attention_dropout == 0.0
+    with pytest.raises(ConfigError, match="model.attention_dropout"):
+        load_config(None, ["model.attention_dropout=none-at-all"])

@@ -26,6 +26,7 @@ import yaml
 from seqeval.metrics import f1_score
 from seqeval.scheme import IOB2
 from transformers import (
+    AutoConfig,
     AutoModelForTokenClassification,
     DataCollatorForTokenClassification,
     EarlyStoppingCallback,
@@ -236,6 +237,19 @@ class TrainResult:
     seconds: float
 
 
+def _dropout_overrides(config: Config) -> dict[str, float]:
+    """``attention_probs_dropout_prob`` for encoders whose config has it (BERT, RoBERTa, DeBERTa, ...)."""
+    if config.model.attention_dropout is None:
+        return {}
+    encoder_config = AutoConfig.from_pretrained(resolve_model_name(config.model.name))
+    if not hasattr(encoder_config, "attention_probs_dropout_prob"):
+        raise ConfigError(
+            f"model.attention_dropout: {config.model.name} ({encoder_config.model_type}) has no "
+            "attention_probs_dropout_prob setting; leave model.attention_dropout unset"
+        )
+    return {"attention_probs_dropout_prob": config.model.attention_dropout}
+
+
 def _steps_per_epoch(n_windows: int, config: Config) -> int:
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     per_step = config.train.batch_size * config.train.gradient_accumulation_steps * world_size
@@ -291,6 +305,7 @@ def train_system(
         id2label=scheme.id2label,
         label2id=scheme.label2id,
         ignore_mismatched_sizes=True,
+        **_dropout_overrides(config),
     )
     log_path = work_dir / TRAIN_LOG
     if not resume_from:
