@@ -55,8 +55,16 @@ def quick_run(tmp_path_factory):
 
 @pytest.mark.slow
 def test_run_writes_the_designed_layout(quick_run):
-    for path in ("A/config.json", "B/config.json", "A/metrics.json", "B/predictions.jsonl", "A/README.md",
-                 "A/train_log.jsonl", "report.md", "report.json"):
+    for path in (
+        "A/config.json",
+        "B/config.json",
+        "A/metrics.json",
+        "B/predictions.jsonl",
+        "A/README.md",
+        "A/train_log.jsonl",
+        "report.md",
+        "report.json",
+    ):
         assert (quick_run / path).exists(), path
     assert len(json.loads((quick_run / "A/config.json").read_text())["id2label"]) == 31
     assert len(json.loads((quick_run / "B/config.json").read_text())["id2label"]) == 11
@@ -71,8 +79,22 @@ def test_run_writes_the_designed_layout(quick_run):
 
 @pytest.mark.slow
 def test_evaluate_scores_a_saved_model_in_b_space(quick_run, tmp_path, capsys):
-    assert main(["evaluate", "--model", str(quick_run / "A"), "--scheme", "B", "--output", str(tmp_path),
-                 "--set", "data.max_sentences=40"]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--model",
+                str(quick_run / "A"),
+                "--scheme",
+                "B",
+                "--output",
+                str(tmp_path),
+                "--set",
+                "data.max_sentences=40",
+            ]
+        )
+        == 0
+    )
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     reference = json.loads((quick_run / "report.json").read_text())["A_in_B_space"]
     assert metrics["scheme"] == "B"
@@ -89,8 +111,18 @@ def test_run_on_conll_with_its_own_tags_trains_a_alone(tmp_path, capsys):
     for name in ("train.txt", "dev.txt", "test.txt"):
         (data / name).write_text(sentence * 6, encoding="utf-8")
     output = tmp_path / "out"
-    code = main(["run", "--config", "configs/quickstart.yaml", "--output", str(output),
-                 "--set", f"data.source=conll:{data}", *TINY_RUN])
+    code = main(
+        [
+            "run",
+            "--config",
+            "configs/quickstart.yaml",
+            "--output",
+            str(output),
+            "--set",
+            f"data.source=conll:{data}",
+            *TINY_RUN,
+        ]
+    )
     assert code == 0
     assert not (output / "B").exists()
     labels = json.loads((output / "A/config.json").read_text())["id2label"]

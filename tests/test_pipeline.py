@@ -19,10 +19,15 @@ def test_model_scheme_from_id2label_of_any_hf_directory(tmp_path):
 
 
 def test_error_examples_keep_only_sentences_with_errors():
-    sentences = [Sentence(("Ada", "ran"), ("B-PER", "O"), "en", "t:1"), Sentence(("Rome",), ("B-LOC",), "en", "t:2")]
+    sentences = [
+        Sentence(("Ada", "ran"), ("B-PER", "O"), "en", "t:1"),
+        Sentence(("Rome",), ("B-LOC",), "en", "t:2"),
+    ]
     gold = [["B-PER", "O"], ["B-LOC"]]
     pred = [["B-PER", "O"], ["O"]]
-    assert pipeline.error_examples(sentences, gold, pred) == [{"words": ["Rome"], "gold": ["B-LOC"], "pred": ["O"]}]
+    assert pipeline.error_examples(sentences, gold, pred) == [
+        {"words": ["Rome"], "gold": ["B-LOC"], "pred": ["O"]}
+    ]
 
 
 def _fake_run(seed_f1: dict[int, list[str]]):
@@ -31,9 +36,18 @@ def _fake_run(seed_f1: dict[int, list[str]]):
 
     def run_once(config, output, *, resume=False):
         pred = [seed_f1[config.train.seed], ["B-ORG", "I-ORG", "O"]] * 5
-        metrics = scoring.score(gold, pred, bootstrap=20) | {"split": "test", "scheme": "A", "types": ["PER", "ORG", "LOC"]}
+        metrics = scoring.score(gold, pred, bootstrap=20) | {
+            "split": "test",
+            "scheme": "A",
+            "types": ["PER", "ORG", "LOC"],
+        }
         system = {"metrics": metrics, "train_log": [], "examples": []}
-        return {"A": system, "B": system, "A_in_B_space": metrics, "run": {"model": "fake", "seed": config.train.seed}}
+        return {
+            "A": system,
+            "B": system,
+            "A_in_B_space": metrics,
+            "run": {"model": "fake", "seed": config.train.seed},
+        }
 
     return run_once
 

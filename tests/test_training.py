@@ -120,7 +120,9 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path):
     subprocess.run(_train_command(straight), check=True, env=env, capture_output=True)
 
     killed = tmp_path / "killed"
-    process = subprocess.Popen(_train_command(killed), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        _train_command(killed), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     checkpoints = killed / ".work" / "A" / "checkpoints"
     deadline = time.time() + 300
     while time.time() < deadline and process.poll() is None:

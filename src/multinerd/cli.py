@@ -40,10 +40,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     for system in ("A", "B", "A_in_B_space"):
         if system in results:
             metrics = results[system]["metrics"] if system in ("A", "B") else results[system]
-            print(f"{system:>13}: strict micro F1 {metrics['strict']['micro']['f1']:.4f}  "
-                  f"lenient {metrics['lenient']['micro']['f1']:.4f}  ({metrics['n_words_scored']} words scored)")
+            print(
+                f"{system:>13}: strict micro F1 {metrics['strict']['micro']['f1']:.4f}  "
+                f"lenient {metrics['lenient']['micro']['f1']:.4f}  ({metrics['n_words_scored']} words scored)"
+            )
     if results and "B" not in results:
-        print("note: no B types for this data (set data.b_types=TYPE,...): trained system A alone", file=sys.stderr)
+        print(
+            "note: no B types for this data (set data.b_types=TYPE,...): trained system A alone",
+            file=sys.stderr,
+        )
     if results:
         print(f"report: {output / 'report.md'}")
     return 0
@@ -56,7 +61,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = _config(args)
     corpus = load_corpus(config.data.source, **config.data.loader_options())
     result = train_system(config, args.system, corpus, _output(args, config), resume=args.resume)
-    print(f"system {args.system}: best validation F1 {result.best_validation_f1}; model in {result.model_dir}")
+    print(
+        f"system {args.system}: best validation F1 {result.best_validation_f1}; model in {result.model_dir}"
+    )
     return 0
 
 
@@ -69,9 +76,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         Path(args.model), config, split=args.split, scheme_name=args.scheme, output=output
     )
     strict, lenient = metrics["strict"]["micro"], metrics["lenient"]["micro"]
-    print(f"{args.model} on {metrics['source']} {args.split} (scheme {metrics['scheme']}): "
-          f"strict P {strict['precision']:.4f} R {strict['recall']:.4f} F1 {strict['f1']:.4f}; "
-          f"lenient F1 {lenient['f1']:.4f}; {metrics['n_words_scored']}/{metrics['n_words']} words scored")
+    print(
+        f"{args.model} on {metrics['source']} {args.split} (scheme {metrics['scheme']}): "
+        f"strict P {strict['precision']:.4f} R {strict['recall']:.4f} F1 {strict['f1']:.4f}; "
+        f"lenient F1 {lenient['f1']:.4f}; {metrics['n_words_scored']}/{metrics['n_words']} words scored"
+    )
     print(f"written to {output}")
     return 0
 
@@ -111,16 +120,29 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from multinerd.export import export_onnx
 
-    result = export_onnx(args.model, args.output, int8=args.int8, parity_data=args.data,
-                         parity_split=args.split, max_sentences=args.max_sentences)
-    print(f"parity on {result.n_sentences} sentences of {result.data} ({result.split}); "
-          f"torch strict F1 {result.torch_f1:.4f}")
+    result = export_onnx(
+        args.model,
+        args.output,
+        int8=args.int8,
+        parity_data=args.data,
+        parity_split=args.split,
+        max_sentences=args.max_sentences,
+    )
+    print(
+        f"parity on {result.n_sentences} sentences of {result.data} ({result.split}); "
+        f"torch strict F1 {result.torch_f1:.4f}"
+    )
     for name, variant in result.variants.items():
-        print(f"{name:>5}: {variant.file}: identical entities in {variant.sentence_agreement:.4f} "
-              f"of sentences, strict F1 {variant.strict_f1:.4f} ({-100 * variant.f1_drop + 0.0:+.2f} points)")
+        print(
+            f"{name:>5}: {variant.file}: identical entities in {variant.sentence_agreement:.4f} "
+            f"of sentences, strict F1 {variant.strict_f1:.4f} ({-100 * variant.f1_drop + 0.0:+.2f} points)"
+        )
     if not result.passed:
-        print(f"multinerd export: export refused: {'; '.join(result.failures())}; "
-              f"files kept in {args.output} for inspection (see parity.md)", file=sys.stderr)
+        print(
+            f"multinerd export: export refused: {'; '.join(result.failures())}; "
+            f"files kept in {args.output} for inspection (see parity.md)",
+            file=sys.stderr,
+        )
         return 1  # the export ran, but its output must not be used: not a usage error
     print(f"export good: {args.output} (report: parity.md)")
     return 0
@@ -129,15 +151,25 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from multinerd.server import serve
 
-    serve(args.model, host=args.host, port=args.port, backend=args.backend,
-          max_body_bytes=args.max_body_bytes, max_text_chars=args.max_text_chars)
+    serve(
+        args.model,
+        host=args.host,
+        port=args.port,
+        backend=args.backend,
+        max_body_bytes=args.max_body_bytes,
+        max_text_chars=args.max_text_chars,
+    )
     return 0
 
 
 def _add_config_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", "-c", help="YAML configuration file (defaults apply without one)")
-    parser.add_argument("--set", action="append", metavar="KEY=VALUE",
-                        help="override a setting, e.g. --set train.epochs=2 (repeatable)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="override a setting, e.g. --set train.epochs=2 (repeatable)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -149,7 +181,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_options(run)
     run.add_argument("--output", "-o", help="output directory (default: the config's output)")
     run.add_argument("--seeds", help="comma-separated seeds: one run each, mean and spread reported")
-    run.add_argument("--resume", action="store_true", help="continue interrupted training from its last checkpoint")
+    run.add_argument(
+        "--resume", action="store_true", help="continue interrupted training from its last checkpoint"
+    )
     run.set_defaults(handler=cmd_run)
 
     train = commands.add_parser("train", help="train one system")
@@ -170,7 +204,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     data = commands.add_parser("data", help="data tools")
     data_commands = data.add_subparsers(dest="data_command", required=True)
-    stats = data_commands.add_parser("stats", help="sizes, types, languages, duplicates, split overlap, problems")
+    stats = data_commands.add_parser(
+        "stats", help="sizes, types, languages, duplicates, split overlap, problems"
+    )
     _add_config_options(stats)
     stats.add_argument("--data", help="data source (default: the config's, else sample)")
     stats.add_argument("--model", help="also count sub-tokens with this model's tokenizer")
@@ -179,13 +215,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     predict = commands.add_parser("predict", help="tag raw text or pre-split words; entities with offsets")
     predict.add_argument("text", nargs="*", metavar="TEXT", help="raw text documents to tag")
-    predict.add_argument("--model", "-m", required=True,
-                         help="model directory (an export directory for onnx)")
-    predict.add_argument("--input", "-i", action="append", metavar="FILE",
-                         help="file of documents: plain text (one per line), .jsonl (text or tokens) "
-                              "or .conll; - reads stdin (repeatable)")
-    predict.add_argument("--input-format", choices=["auto", "text", "jsonl", "conll"], default="auto",
-                         help="how to read --input (default: by suffix; .jsonl, .conll, else plain text)")
+    predict.add_argument(
+        "--model", "-m", required=True, help="model directory (an export directory for onnx)"
+    )
+    predict.add_argument(
+        "--input",
+        "-i",
+        action="append",
+        metavar="FILE",
+        help="file of documents: plain text (one per line), .jsonl (text or tokens) "
+        "or .conll; - reads stdin (repeatable)",
+    )
+    predict.add_argument(
+        "--input-format",
+        choices=["auto", "text", "jsonl", "conll"],
+        default="auto",
+        help="how to read --input (default: by suffix; .jsonl, .conll, else plain text)",
+    )
     predict.add_argument("--output", "-o", help="output file (default: standard output)")
     predict.add_argument("--format", "-f", choices=["jsonl", "tsv", "conll"], default="jsonl")
     predict.add_argument("--backend", choices=["torch", "onnx", "onnx-int8"], default="torch")
@@ -195,16 +241,23 @@ def build_parser() -> argparse.ArgumentParser:
     export = commands.add_parser("export", help="ONNX (and int8) export with a parity report")
     export.add_argument("--model", "-m", required=True, help="model directory")
     export.add_argument("--output", "-o", required=True, help="export directory")
-    export.add_argument("--int8", action="store_true",
-                        help="also write model_int8.onnx (dynamic quantisation)")
+    export.add_argument(
+        "--int8", action="store_true", help="also write model_int8.onnx (dynamic quantisation)"
+    )
     export.add_argument("--data", default="sample", help="data source for the parity check (default: sample)")
     export.add_argument("--split", default="validation", help="split for the parity check")
     export.add_argument("--max-sentences", type=int, help="check parity on the first N sentences only")
     export.set_defaults(handler=cmd_export)
 
     serve = commands.add_parser("serve", help="HTTP API and demo page")
-    serve.add_argument("--model", "-m", action="append", required=True, metavar="DIR|NAME=DIR",
-                       help="model directory, named by its directory name (repeatable: A and B side by side)")
+    serve.add_argument(
+        "--model",
+        "-m",
+        action="append",
+        required=True,
+        metavar="DIR|NAME=DIR",
+        help="model directory, named by its directory name (repeatable: A and B side by side)",
+    )
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--backend", choices=["torch", "onnx", "onnx-int8"], default="torch")
@@ -226,8 +279,17 @@ def _known_errors() -> tuple[type[BaseException], ...]:
     from multinerd.server import ServeError
     from multinerd.tagger import TaggerError
 
-    return (ConfigError, DataError, TagError, ModelNotFoundError, AlignmentError, TaggerError, ScoringError,
-            ExportError, ServeError)
+    return (
+        ConfigError,
+        DataError,
+        TagError,
+        ModelNotFoundError,
+        AlignmentError,
+        TaggerError,
+        ScoringError,
+        ExportError,
+        ServeError,
+    )
 
 
 def _quiet_libraries() -> None:
@@ -242,7 +304,9 @@ def _quiet_libraries() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s"
+    )
     if not args.verbose:
         _quiet_libraries()
     handler: Callable[[argparse.Namespace], int] = args.handler

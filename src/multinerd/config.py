@@ -210,7 +210,9 @@ def _build(cls: type, values: dict[str, Any], prefix: str) -> Any:
     known = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - known)
     if unknown:
-        raise ConfigError(f"unknown setting {prefix}{unknown[0]}; known in this section: {', '.join(sorted(known))}")
+        raise ConfigError(
+            f"unknown setting {prefix}{unknown[0]}; known in this section: {', '.join(sorted(known))}"
+        )
     kwargs = {}
     for name, value in values.items():
         hint = hints[name]

@@ -40,7 +40,6 @@ def resolve_model_name(name: str) -> str:
     raise ModelNotFoundError(f"model {name!r}: no config.json with weights under {root}")
 
 
-
 def load_tokenizer(name: str):  # -> PreTrainedTokenizerFast
     """A fast tokenizer for ``name``, made fit for pre-split words (see ``features.prepare_tokenizer``).
 

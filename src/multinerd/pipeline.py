@@ -32,6 +32,7 @@ from multinerd.training import (
 
 logger = logging.getLogger(__name__)
 
+
 def load_data(config: Config, source: str | None = None) -> Corpus:
     """The corpus named by ``source`` (default: the configured one) with the configured filters."""
     return load_corpus(source or config.data.source, **config.data.loader_options())
@@ -52,11 +53,18 @@ def model_scheme(model_dir: Path) -> TagScheme:
     return TagScheme(model_dir.name, tuple(dict.fromkeys(types)))
 
 
-def write_predictions(path: Path, sentences: Sequence[Sentence], gold: Sequence[list[str]], pred: Sequence[list[str]]) -> None:
+def write_predictions(
+    path: Path, sentences: Sequence[Sentence], gold: Sequence[list[str]], pred: Sequence[list[str]]
+) -> None:
     """``predictions.jsonl``: one line per sentence, so any error can be looked at with its context."""
     with path.open("w", encoding="utf-8") as handle:
         for sentence, gold_tags, pred_tags in zip(sentences, gold, pred):
-            record = {"origin": sentence.origin, "words": list(sentence.words), "gold": gold_tags, "pred": pred_tags}
+            record = {
+                "origin": sentence.origin,
+                "words": list(sentence.words),
+                "gold": gold_tags,
+                "pred": pred_tags,
+            }
             handle.write(json.dumps(record, ensure_ascii=False) + "\n")
 
 
@@ -110,9 +118,9 @@ def evaluate_model(
     Writes ``metrics.json``, ``predictions.jsonl`` and a short ``report.md`` to ``output``.
     """
     corpus = load_data(config, source)
-    sentences = corpus.splits.get(split)
+    sentences = corpus.get(split)
     if not sentences:
-        raise ConfigError(f"{corpus.source} has no sentences in split {split!r} (found: {', '.join(corpus.splits)})")
+        raise ConfigError(f"{corpus.source} has no sentences in split {split!r}")
     scheme = model_scheme(model_dir)
     if scheme_name == "B":
         scheme = scheme.subset(config.data.b_types or SCHEME_B_TYPES, name="B")
@@ -174,7 +182,9 @@ def run_once(config: Config, output: Path, *, resume: bool = False) -> dict[str,
     trained = {system: train_system(config, system, corpus, output, resume=resume) for system in schemes}
     if not is_main_process():
         return {}
-    results: dict[str, Any] = {system: _test_system(config, result, test) for system, result in trained.items()}
+    results: dict[str, Any] = {
+        system: _test_system(config, result, test) for system, result in trained.items()
+    }
     if "B" in schemes:
         a_in_b = score_predictions(test, results["A"]["pred"], schemes["B"], config, config.eval.split)
         a_in_b.metrics["scheme"] = "A in B's space"
@@ -219,14 +229,18 @@ def run(config: Config, output: Path, *, seeds: Sequence[int] = (), resume: bool
             config = replace(config, train=replace(config.train, seed=seeds[0]))
         return run_once(config, output, resume=resume)
     per_seed = [
-        run_once(replace(config, train=replace(config.train, seed=seed)), output / f"seed-{seed}", resume=resume)
+        run_once(
+            replace(config, train=replace(config.train, seed=seed)), output / f"seed-{seed}", resume=resume
+        )
         for seed in seeds
     ]
     if not is_main_process():
         return {}
     first = per_seed[0]
     systems = [key for key in ("A", "B", "A_in_B_space") if key in first]
-    aggregate = {key: scoring.aggregate_seeds([_metrics_of(results, key) for results in per_seed]) for key in systems}
+    aggregate = {
+        key: scoring.aggregate_seeds([_metrics_of(results, key) for results in per_seed]) for key in systems
+    }
     results = first | {"seeds": {"values": list(seeds), "aggregate": aggregate}}
     run_info = first["run"] | {"seeds": list(seeds), "runs": [f"seed-{seed}" for seed in seeds]}
     report.write_report(output, results=results, run_info=run_info)

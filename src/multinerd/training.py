@@ -121,8 +121,7 @@ class DevScorer:
         # window merge as scores, and argmax returns the id of the window chosen for each word.
         one_hot = np.eye(len(self.scheme.labels), dtype=np.float32)
         per_window = [
-            one_hot[ids[labels != features.IGNORE_INDEX]]
-            for ids, labels in zip(predicted_ids, label_ids)
+            one_hot[ids[labels != features.IGNORE_INDEX]] for ids, labels in zip(predicted_ids, label_ids)
         ]
         merged = features.merge_window_logits(
             self.split.windows, per_window, [len(s.words) for s in self.split.sentences]
@@ -282,7 +281,9 @@ def train_system(
     started = time.time()
     scheme = system_schemes(corpus, config).get(system)
     if scheme is None:
-        raise ConfigError(f"system {system} is not defined for this data: set data.b_types to the types B keeps")
+        raise ConfigError(
+            f"system {system} is not defined for this data: set data.b_types to the types B keeps"
+        )
     if not corpus.splits.get("train") or not corpus.splits.get("validation"):
         raise ConfigError(f"{corpus.source}: training needs non-empty train and validation splits")
     work_dir = output / ".work" / system
