@@ -66,7 +66,7 @@ class ModelConfig:
     #: Words shared by consecutive windows, so every word has context on both sides.
     stride: int = 32
     #: Attention dropout for fine-tuning; ``None`` keeps the encoder's own. 0 lets PyTorch use its
-    #: fused attention kernel in training (1.25x faster on the CPU in BENCHMARKS.md).
+    #: fused attention kernel in training (about 1.3x faster on the CPU, see BENCHMARKS.md).
     attention_dropout: float | None = None
 
 
