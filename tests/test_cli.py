@@ -130,3 +130,8 @@ def test_run_on_conll_with_its_own_tags_trains_a_alone(tmp_path, capsys):
     report = json.loads((output / "report.json").read_text())
     assert report["comparison"] is None
     assert "A alone" in capsys.readouterr().err
+
+
+def test_bad_seeds_are_a_one_line_error(capsys):
+    assert main(["run", "--seeds", "1,two"]) == EXIT_USAGE
+    assert "--seeds" in capsys.readouterr().err

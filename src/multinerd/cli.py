@@ -30,16 +30,24 @@ def _output(args: argparse.Namespace, config: Config) -> Path:
     return Path(args.output or config.output)
 
 
+def _seeds(text: str | None) -> list[int]:
+    if not text:
+        return []
+    try:
+        return [int(seed) for seed in text.split(",")]
+    except ValueError:
+        raise ConfigError(f"--seeds expects comma-separated integers like 1,2,3, got {text!r}") from None
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    from multinerd.pipeline import run
+    from multinerd.pipeline import metrics_of, run
 
     config = _config(args)
     output = _output(args, config)
-    seeds = [int(seed) for seed in args.seeds.split(",")] if args.seeds else []
-    results = run(config, output, seeds=seeds, resume=args.resume)
+    results = run(config, output, seeds=_seeds(args.seeds), resume=args.resume)
     for system in ("A", "B", "A_in_B_space"):
         if system in results:
-            metrics = results[system]["metrics"] if system in ("A", "B") else results[system]
+            metrics = metrics_of(results, system)
             print(
                 f"{system:>13}: strict micro F1 {metrics['strict']['micro']['f1']:.4f}  "
                 f"lenient {metrics['lenient']['micro']['f1']:.4f}  ({metrics['n_words_scored']} words scored)"

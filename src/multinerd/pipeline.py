@@ -214,7 +214,8 @@ def run_once(config: Config, output: Path, *, resume: bool = False) -> dict[str,
     return results | {"run": run_info}
 
 
-def _metrics_of(results: dict[str, Any], key: str) -> dict[str, Any]:
+def metrics_of(results: dict[str, Any], key: str) -> dict[str, Any]:
+    """The metrics of ``A``, ``B`` or ``A_in_B_space`` in the results of :func:`run`."""
     return results[key]["metrics"] if key in ("A", "B") else results[key]
 
 
@@ -239,7 +240,7 @@ def run(config: Config, output: Path, *, seeds: Sequence[int] = (), resume: bool
     first = per_seed[0]
     systems = [key for key in ("A", "B", "A_in_B_space") if key in first]
     aggregate = {
-        key: scoring.aggregate_seeds([_metrics_of(results, key) for results in per_seed]) for key in systems
+        key: scoring.aggregate_seeds([metrics_of(results, key) for results in per_seed]) for key in systems
     }
     results = first | {"seeds": {"values": list(seeds), "aggregate": aggregate}}
     run_info = first["run"] | {"seeds": list(seeds), "runs": [f"seed-{seed}" for seed in seeds]}
