@@ -18,7 +18,7 @@ import yaml
 
 from multinerd import report, scoring
 from multinerd.config import Config, ConfigError
-from multinerd.corpus import Corpus, Sentence, corpus_fingerprint, load_corpus
+from multinerd.corpus import DEFAULT_HUB_DATASET, Corpus, Sentence, corpus_fingerprint, load_corpus
 from multinerd.labels import SCHEME_B_TYPES, TagScheme, split_tag
 from multinerd.tagger import Tagger
 from multinerd.training import (
@@ -138,6 +138,14 @@ def evaluate_model(
     return evaluation.metrics
 
 
+def card_dataset(source: str) -> str:
+    """The dataset a model card names: the hub id for hub sources, else the source string itself,
+    so that a model trained on the bundled sample or local files never claims the hub dataset."""
+    if source == "hub":
+        return DEFAULT_HUB_DATASET
+    return source.removeprefix("hub:")
+
+
 def _test_system(config: Config, result: TrainResult, test: Sequence[Sentence]) -> dict[str, Any]:
     """Score a trained system on the test split and write its files next to the model."""
     pred = predict(result.model_dir, test, config.train.eval_batch_size)
@@ -154,6 +162,7 @@ def _test_system(config: Config, result: TrainResult, test: Sequence[Sentence]) 
         scheme=result.scheme,
         settings=config.to_dict(),
         base_model=config.model.name,
+        dataset=card_dataset(config.data.source),
     )
     return {
         "metrics": evaluation.metrics,
