@@ -20,7 +20,7 @@ from multinerd import report, scoring
 from multinerd.config import Config, ConfigError
 from multinerd.corpus import DEFAULT_HUB_DATASET, Corpus, Sentence, corpus_fingerprint, load_corpus
 from multinerd.labels import SCHEME_B_TYPES, TagScheme, split_tag
-from multinerd.tagger import Tagger
+from multinerd.tagger import Tagger, read_labels
 from multinerd.training import (
     CONFIG_FILE,
     TrainResult,
@@ -47,9 +47,7 @@ def model_scheme(model_dir: Path) -> TagScheme:
     if config_file.exists():
         saved = yaml.safe_load(config_file.read_text(encoding="utf-8"))["scheme"]
         return TagScheme(saved["name"], tuple(saved["types"]))
-    config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
-    labels = [config["id2label"][str(i)] for i in range(len(config["id2label"]))]
-    types = [entity_type for label in labels if (entity_type := split_tag(label)[1]) is not None]
+    types = [entity_type for label in read_labels(model_dir) if (entity_type := split_tag(label)[1]) is not None]
     return TagScheme(model_dir.name, tuple(dict.fromkeys(types)))
 
 
@@ -90,8 +88,8 @@ def score_predictions(
     sentences: Sequence[Sentence], pred: Sequence[list[str]], scheme: TagScheme, config: Config, split: str
 ) -> Evaluation:
     """Gold tags in ``scheme`` against predictions mapped into it, with every word scored."""
-    gold = [scheme.convert(sentence.tags) for sentence in sentences]
-    mapped = [scheme.convert(tags) for tags in pred]
+    gold = scoring.to_scheme([sentence.tags for sentence in sentences], scheme)
+    mapped = scoring.to_scheme(pred, scheme)
     metrics = scoring.score(
         gold, mapped, scheme=scheme, bootstrap=config.eval.bootstrap, seed=config.eval.seed
     )
