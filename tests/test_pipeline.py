@@ -63,11 +63,3 @@ def test_several_seeds_report_mean_and_spread(tmp_path, monkeypatch):
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["seeds"]["values"] == [1, 2]
     assert "seeds" in (tmp_path / "report.md").read_text().lower()
-
-
-@pytest.mark.parametrize(
-    ("source", "dataset"),
-    [("hub", "Babelscape/multinerd"), ("hub:me/ner", "me/ner"), ("sample", "sample"), ("jsonl:/d", "jsonl:/d")],
-)
-def test_model_cards_name_the_data_actually_used(source, dataset):
-    assert pipeline.card_dataset(source) == dataset

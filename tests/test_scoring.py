@@ -17,7 +17,6 @@ from multinerd.scoring import (
     compare,
     confusion_table,
     headline_figures,
-    lenient_spans,
     score,
     to_scheme,
 )
@@ -82,15 +81,6 @@ def test_micro_macro_per_type_and_token_accuracy_by_hand() -> None:
     assert metrics["strict"]["macro"] == pytest.approx({"precision": 0.5, "recall": 2 / 3, "f1": 5 / 9})
     assert metrics["token_accuracy"] == pytest.approx(6 / 8)
     assert metrics["token_accuracy_entities"] == pytest.approx(4 / 6)
-
-
-def test_lenient_spans_read_like_conlleval() -> None:
-    assert lenient_spans(["I-PER", "I-PER", "B-PER", "I-ORG", "O", "I-ORG"]) == [
-        ("PER", 0, 2),
-        ("PER", 2, 3),
-        ("ORG", 3, 4),
-        ("ORG", 5, 6),
-    ]
 
 
 def test_confusion_table_by_hand() -> None:

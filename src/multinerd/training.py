@@ -50,6 +50,15 @@ TRAIN_LOG = "train_log.jsonl"
 CHECKPOINTS = "checkpoints"
 
 
+def default_b_types(config: Config, is_multinerd: bool) -> list[str] | None:
+    """B's types: ``data.b_types`` when set, else MultiNERD's five on MultiNERD data, else none.
+
+    The one place this default lives: ``run`` (through :func:`system_schemes`) and
+    ``evaluate --scheme B`` both ask here.
+    """
+    return list(config.data.b_types or ()) or (list(SCHEME_B_TYPES) if is_multinerd else None)
+
+
 def system_schemes(corpus: Corpus, config: Config) -> dict[str, TagScheme]:
     """The schemes of system A and, where the data and settings define one, system B.
 
@@ -61,7 +70,7 @@ def system_schemes(corpus: Corpus, config: Config) -> dict[str, TagScheme]:
     else:
         found = TagScheme.from_tags(tag for split in corpus.splits.values() for s in split for tag in s.tags)
         scheme_a = found.subset(config.data.types, name="A") if config.data.types else found
-    b_types = config.data.b_types or (list(SCHEME_B_TYPES) if corpus.is_multinerd else None)
+    b_types = default_b_types(config, corpus.is_multinerd)
     schemes = {"A": scheme_a}
     if b_types:
         schemes["B"] = scheme_a.subset(b_types, name="B")
