@@ -301,6 +301,17 @@ def score(
     return result
 
 
+def micro_f1(gold: Tags, pred: Tags, *, scheme: TagScheme | None = None, mode: str = "strict") -> float:
+    """Micro entity F1 alone, in ``mode``: the model-selection figure, without the rest of :func:`score`.
+
+    >>> micro_f1([["B-PER", "I-PER"]], [["B-PER", "O"]])
+    0.0
+    """
+    types = _validate(gold, scheme, pred=pred)
+    counts = _count(_all_spans(gold, mode), _all_spans(pred, mode), types)
+    return _prf(int(counts.tp.sum()), int(counts.n_pred.sum()), int(counts.n_gold.sum()))["f1"]
+
+
 def _intervals(
     counts: dict[str, _Counts], types: Sequence[str], n_resamples: int, seed: int
 ) -> tuple[dict[str, list[float] | None], dict[str, dict[str, list[float] | None]]]:
