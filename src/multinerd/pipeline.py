@@ -64,7 +64,7 @@ def scoring_scheme(model: TagScheme, name: str | None, b_types: Sequence[str] | 
     """
     if name is None or name == model.name:
         return model
-    b_possible = bool(b_types) and set(b_types or ()) <= set(model.types)
+    b_possible = model.name != "B" and bool(b_types) and set(b_types or ()) <= set(model.types)
     if name == "B" and b_possible:
         return model.subset(b_types or (), name="B")
     wanted = [t.strip() for t in name.split(",")] if "," in name or name in model.types else []
@@ -78,14 +78,14 @@ def scoring_scheme(model: TagScheme, name: str | None, b_types: Sequence[str] | 
 
 
 def unknown_gold_types(gold: Sequence[Sequence[str]], known: Sequence[str]) -> dict[str, int]:
-    """Gold entities (strict spans) per type that is not in ``known``, in order of first appearance."""
+    """Gold entities (strict spans) per type that is not in ``known``, types sorted by name."""
     counts: dict[str, int] = {}
     allowed = set(known)
     for tags in gold:
         for entity_type, _, _ in entity_spans(tags, STRICT):
             if entity_type not in allowed:
                 counts[entity_type] = counts.get(entity_type, 0) + 1
-    return counts
+    return dict(sorted(counts.items()))
 
 
 def write_predictions(
@@ -187,7 +187,10 @@ def evaluate_model(
     corpus = load_data(config)
     sentences = corpus.get(split)
     if not sentences:
-        raise ConfigError(f"{corpus.source} has no sentences in split {split!r}")
+        found = ", ".join(name for name, rows in corpus.splits.items() if rows) or "none"
+        raise ConfigError(
+            f"--split {split}: {corpus.source} has no sentences in it; splits with sentences: {found}"
+        )
     pred = predict(model_dir, sentences, config.train.eval_batch_size)
     evaluation = score_predictions(
         sentences, pred, scheme, config, split, model_types=model.types, restrict=restrict_to_model_types
