@@ -89,7 +89,7 @@ Oslo B-LOC
 
 
 def _model_dir(path, labels):
-    path.mkdir()
+    path.mkdir(parents=True)
     config = {"id2label": {str(i): label for i, label in enumerate(labels)}}
     (path / "config.json").write_text(json.dumps(config), encoding="utf-8")
     return path
@@ -234,3 +234,31 @@ def test_run_with_bootstrap_zero_gives_no_verdict(tmp_path, monkeypatch):
     # train's files: validation scores of the selected checkpoint and a card next to the model
     assert json.loads((tmp_path / "A" / "validation_metrics.json").read_text())["split"] == "validation"
     assert (tmp_path / "A" / "README.md").exists()
+
+
+def test_train_writes_the_model_card_and_validation_metrics(tmp_path, monkeypatch):
+    """The old ``multinerd train`` wrote neither; the card must not claim MultiNERD for CoNLL data."""
+    from multinerd import training
+    from multinerd.cli import main
+    from multinerd.features import EncodingStats
+
+    data = tmp_path / "data"
+    data.mkdir()
+    for name in ("train.txt", "dev.txt", "test.txt"):
+        (data / name).write_text(CONLL, encoding="utf-8")
+
+    def fake_train(config, system, corpus, output, *, resume=False):
+        scheme = training.system_schemes(corpus, config)[system]
+        model_dir = _model_dir(output / system, list(scheme.labels))
+        return training.TrainResult(model_dir, scheme, EncodingStats(), EncodingStats(), 0.5, 1.0)
+
+    monkeypatch.setattr(training, "train_system", fake_train)
+    monkeypatch.setattr(
+        pipeline, "predict", lambda model_dir, sentences, batch_size: [list(s.tags) for s in sentences]
+    )
+    args = ["train", "--system", "A", "--output", str(tmp_path / "out"), "--set", f"data.source=conll:{data}"]
+    assert main(args) == 0
+    metrics = json.loads((tmp_path / "out" / "A" / "validation_metrics.json").read_text())
+    assert metrics["split"] == "validation" and metrics["strict"]["micro"]["f1"] == 1.0
+    card = (tmp_path / "out" / "A" / "README.md").read_text()
+    assert f"conll:{data}" in card and "licence: see the data's own terms" in card and "MultiNERD" not in card
