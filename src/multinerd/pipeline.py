@@ -1,7 +1,8 @@
 """The main job, stage after stage: data, train A and B, predict the test split, score, compare, report.
 
-This is what ``multinerd run`` and ``multinerd evaluate`` call; each stage lives in its
-own module and this one only passes results along, in one direction.
+This is what ``multinerd run``, ``train`` (its model card and validation scores),
+``evaluate`` and ``score`` call; each stage lives in its own module and this one only
+passes results along, in one direction.
 """
 
 from __future__ import annotations
