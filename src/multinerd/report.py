@@ -259,11 +259,11 @@ def metrics_notes(metrics: dict[str, Any]) -> list[str]:
 def summary_lines(metrics: dict[str, Any], label: str) -> list[str]:
     """The few lines ``evaluate`` and ``score`` print: the figures, then the notes that go with them."""
     strict, lenient = metrics["strict"]["micro"], metrics["lenient"]["micro"]
-    lines = [
+    figures = (
         f"{label}: strict P {strict['precision']:.4f} R {strict['recall']:.4f} F1 {strict['f1']:.4f}; "
         f"lenient F1 {lenient['f1']:.4f}; {metrics['n_words_scored']}/{metrics['n_words']} words scored"
-    ]
-    return lines + [f"note: {note}" for note in metrics_notes(metrics)]
+    )
+    return [figures] + [f"note: {note}" for note in metrics_notes(metrics)]
 
 
 def _notes_text(label: str, metrics: dict[str, Any]) -> str | None:
