@@ -105,7 +105,7 @@ def misc_data(tmp_path, monkeypatch):
         (data / name).write_text(CONLL, encoding="utf-8")
     model = _model_dir(tmp_path / "model", ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"])
 
-    def perfect_on_known(model_dir, sentences, batch_size):
+    def perfect_on_known(model_dir, sentences, *args, **kwargs):
         return [[tag if "MISC" not in tag else "O" for tag in s.tags] for s in sentences]
 
     monkeypatch.setattr(pipeline, "predict", perfect_on_known)
@@ -208,12 +208,12 @@ def test_run_with_bootstrap_zero_gives_no_verdict(tmp_path, monkeypatch):
     from multinerd.features import EncodingStats
     from multinerd.training import TrainResult
 
-    def fake_train(config, system, corpus, output, *, resume=False):
+    def fake_train(config, system, corpus, output, *, resume=False, **kwargs):
         scheme = pipeline.system_schemes(corpus, config)[system]
         model_dir = _model_dir(output / system, list(scheme.labels))
         return TrainResult(model_dir, scheme, EncodingStats(), EncodingStats(), 0.5, 1.0)
 
-    def fake_predict(model_dir, sentences, batch_size):
+    def fake_predict(model_dir, sentences, *args, **kwargs):
         if model_dir.name == "A":  # A misses every PER, B finds everything
             return [[tag if "PER" not in tag else "O" for tag in s.tags] for s in sentences]
         return [list(s.tags) for s in sentences]
@@ -247,14 +247,14 @@ def test_train_writes_the_model_card_and_validation_metrics(tmp_path, monkeypatc
     for name in ("train.txt", "dev.txt", "test.txt"):
         (data / name).write_text(CONLL, encoding="utf-8")
 
-    def fake_train(config, system, corpus, output, *, resume=False):
+    def fake_train(config, system, corpus, output, *, resume=False, **kwargs):
         scheme = training.system_schemes(corpus, config)[system]
         model_dir = _model_dir(output / system, list(scheme.labels))
         return training.TrainResult(model_dir, scheme, EncodingStats(), EncodingStats(), 0.5, 1.0)
 
     monkeypatch.setattr(training, "train_system", fake_train)
     monkeypatch.setattr(
-        pipeline, "predict", lambda model_dir, sentences, batch_size: [list(s.tags) for s in sentences]
+        pipeline, "predict", lambda model_dir, sentences, *args, **kwargs: [list(s.tags) for s in sentences]
     )
     args = ["train", "--system", "A", "--output", str(tmp_path / "out"), "--set", f"data.source=conll:{data}"]
     assert main(args) == 0
