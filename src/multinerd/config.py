@@ -101,6 +101,8 @@ class TrainConfig:
 class EvalConfig:
     """Scoring settings."""
 
+    #: Bootstrap resamples for intervals and the A-vs-B test; below 40 (0 included) the scores
+    #: come with no interval, p-value or verdict, and say why (see scoring.MIN_RESAMPLES).
     bootstrap: int = 1000
     seed: int = 0
     split: str = "test"

@@ -20,7 +20,9 @@ Outputs (``write_predictions``):
   text, score. Tabs and line breaks inside an entity's text become spaces (offsets still
   point into the original).
 * ``conll``: ``word<TAB>predicted tag``, a blank line after each document; raw text is
-  split into words the way the Tagger splits it.
+  split into words the way the Tagger splits it. The tags are valid IOB2, written from
+  the same entities ``jsonl`` returns. When the input had gold tags (``Document.gold``),
+  each line is ``word<TAB>gold<TAB>pred``, ready for ``multinerd score`` or conlleval.
 
 Errors name the file and line (:class:`multinerd.corpus.DataError`).
 """
@@ -34,7 +36,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from multinerd.corpus import DataError
-from multinerd.labels import entity_spans, repair_iob2
+from multinerd.labels import DECODING_MODE, entity_spans, spans_to_tags
 from multinerd.tagger import Tagger, split_words
 
 INPUT_FORMATS = ("auto", "text", "jsonl", "conll")
@@ -53,10 +55,15 @@ class Document:
     origin: str = ""
     #: Other fields of a JSONL record, written back unchanged.
     extra: dict[str, Any] = field(default_factory=dict)
+    #: Gold IOB2 tags, one per token, when the input had them (CoNLL with a tag column);
+    #: ``--format conll`` then writes ``token gold pred`` for ``multinerd score``.
+    gold: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if (self.text is None) == (self.tokens is None):
             raise ValueError(f"{self.origin}: a document has either text or tokens, not both or neither")
+        if self.gold is not None and len(self.gold) != len(self.tokens or ()):
+            raise ValueError(f"{self.origin}: {len(self.gold)} gold tags for {len(self.tokens or ())} tokens")
 
 
 def input_format(path: Path, fmt: str = "auto") -> str:
@@ -211,21 +218,27 @@ def _write_tsv(documents: Sequence[Document], entities: Entities, out: IO[str]) 
 
 
 def _write_conll(documents: Sequence[Document], tagger: Tagger, out: IO[str]) -> int:
+    """``word<TAB>pred`` (or ``word<TAB>gold<TAB>pred``): valid IOB2 written from the entities
+    the same call returns in JSON, so both formats always name the same entities."""
     words = [document_words(document) for document in documents]
     n_entities = 0
-    for sentence, tags in zip(words, tagger.predict_words(words)):
-        for word, tag in zip(sentence, tags):
-            out.write(f"{word}\t{tag}\n")
+    for document, sentence, tags in zip(documents, words, tagger.predict_words(words)):
+        spans = entity_spans(tags, DECODING_MODE)
+        pred = spans_to_tags(spans, len(sentence))
+        gold = document.gold if document.gold is not None else (None,) * len(sentence)
+        for word, gold_tag, tag in zip(sentence, gold, pred):
+            out.write("\t".join([word, tag] if gold_tag is None else [word, gold_tag, tag]) + "\n")
         out.write("\n")
-        n_entities += len(entity_spans(repair_iob2(tags)[0]))
+        n_entities += len(spans)
     return n_entities
 
 
 def write_predictions(tagger: Tagger, documents: Sequence[Document], out: IO[str], fmt: str = "jsonl") -> int:
     """Tag ``documents`` and write the predictions to ``out`` in ``fmt``; returns the number of entities.
 
-    ``conll`` writes the raw per-word tags (as strict scoring sees them); ``jsonl`` and
-    ``tsv`` write the entities read from them.
+    Every format writes the entities read from the predicted tags by
+    :func:`multinerd.labels.entity_spans` in :data:`~multinerd.labels.DECODING_MODE`;
+    ``conll`` writes them back as valid IOB2 tags.
     """
     if fmt not in OUTPUT_FORMATS:
         raise DataError(f"unknown output format {fmt!r}; expected one of {', '.join(OUTPUT_FORMATS)}")

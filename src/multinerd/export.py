@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from multinerd.labels import TagScheme, entity_spans, repair_iob2
+from multinerd.labels import DECODING_MODE, TagScheme, entity_spans
 from multinerd.modelhub import ModelNotFoundError
 from multinerd.tagger import (
     Tagger,
@@ -215,7 +215,7 @@ def copy_model_files(model_dir: Path, output_dir: Path) -> list[str]:
 
 def _entities(tags: Sequence[str]) -> list[tuple[str, int, int]]:
     """The entities a user sees for these tags (read leniently, as the Tagger reports them)."""
-    return entity_spans(repair_iob2(tags)[0])
+    return entity_spans(tags, DECODING_MODE)
 
 
 @dataclass

@@ -173,22 +173,58 @@ def repair_iob2(tags: Sequence[str]) -> tuple[list[str], int]:
     return repaired, len(bad)
 
 
-def entity_spans(tags: Sequence[str]) -> list[tuple[str, int, int]]:
-    """Strict IOB2 spans as ``(type, start, end)`` with ``end`` exclusive.
+#: The two readings of IOB2 tags as entities; see :func:`entity_spans`.
+STRICT, LENIENT = "strict", "lenient"
+SPAN_MODES: tuple[str, ...] = (STRICT, LENIENT)
+#: The reading ``predict``, ``serve`` and the export parity check turn tags into entities with.
+DECODING_MODE = LENIENT
 
-    An entity starts at B-X and continues over I-X of the same type; an I-X that
-    cannot continue (after O or another type) starts no entity here, which is what
-    seqeval's strict IOB2 mode does.
+
+def entity_spans(tags: Sequence[str], mode: str = STRICT) -> list[tuple[str, int, int]]:
+    """The one decoder from IOB2 tags to entities ``(type, start, end)``, ``end`` exclusive.
+
+    An entity starts at ``B-X`` and continues over ``I-X`` of the same type. The two
+    modes differ only on an ``I-X`` that cannot continue (after ``O`` or another type):
+
+    * ``"strict"`` (seqeval ``mode="strict", scheme=IOB2``): it belongs to no entity;
+    * ``"lenient"`` (conlleval): it starts a new entity. This is :data:`DECODING_MODE`,
+      the rule every prediction path uses, so nothing the model predicted is dropped.
+
+    On valid IOB2 the two readings agree, and :func:`spans_to_tags` writes any list of
+    spans back as valid IOB2, so a lenient prediction re-read strictly loses nothing.
+
+    >>> entity_spans(["O", "I-PER", "I-LOC", "B-LOC", "I-LOC"])
+    [('LOC', 3, 5)]
+    >>> entity_spans(["O", "I-PER", "I-LOC", "B-LOC", "I-LOC"], "lenient")
+    [('PER', 1, 2), ('LOC', 2, 3), ('LOC', 3, 5)]
     """
+    if mode not in SPAN_MODES:
+        raise TagError(f"unknown span mode {mode!r}; expected one of {', '.join(SPAN_MODES)}")
     spans: list[tuple[str, int, int]] = []
     current: tuple[str, int] | None = None
     for i, tag in enumerate(tags):
         prefix, entity_type = split_tag(tag)
-        if current is not None and (prefix != "I" or entity_type != current[0]):
+        continues = current is not None and prefix == "I" and entity_type == current[0]
+        if current is not None and not continues:
             spans.append((current[0], current[1], i))
             current = None
-        if prefix == "B":
-            current = (entity_type, i)  # type: ignore[assignment]
+        starts = prefix == "B" or (prefix == "I" and mode == LENIENT)
+        if entity_type is not None and not continues and starts:
+            current = (entity_type, i)
     if current is not None:
         spans.append((current[0], current[1], len(tags)))
     return spans
+
+
+def spans_to_tags(spans: Iterable[tuple[str, int, int]], length: int) -> list[str]:
+    """Valid IOB2 tags for ``length`` words holding ``spans`` (the inverse of :func:`entity_spans`).
+
+    >>> spans_to_tags([("LOC", 0, 1), ("ORG", 1, 2)], 3)
+    ['B-LOC', 'B-ORG', 'O']
+    """
+    tags = [OUTSIDE] * length
+    for entity_type, start, end in spans:
+        if not 0 <= start < end <= length or any(tag != OUTSIDE for tag in tags[start:end]):
+            raise TagError(f"span ({entity_type!r}, {start}, {end}) overlaps another or lies outside 0-{length}")
+        tags[start:end] = [f"B-{entity_type}"] + [f"I-{entity_type}"] * (end - start - 1)
+    return tags

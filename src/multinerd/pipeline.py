@@ -1,7 +1,8 @@
 """The main job, stage after stage: data, train A and B, predict the test split, score, compare, report.
 
-This is what ``multinerd run`` and ``multinerd evaluate`` call; each stage lives in its
-own module and this one only passes results along, in one direction.
+This is what ``multinerd run``, ``train`` (its model card and validation scores),
+``evaluate`` and ``score`` call; each stage lives in its own module and this one only
+passes results along, in one direction.
 """
 
 from __future__ import annotations
@@ -16,14 +17,16 @@ from typing import Any
 
 import yaml
 
-from multinerd import report, scoring
+from multinerd import modelcard, report, scoring
 from multinerd.config import Config, ConfigError
-from multinerd.corpus import DEFAULT_HUB_DATASET, Corpus, Sentence, corpus_fingerprint, load_corpus
-from multinerd.labels import SCHEME_B_TYPES, TagScheme, split_tag
+from multinerd.corpus import Corpus, Sentence, corpus_fingerprint, load_corpus
+from multinerd.labels import MULTINERD_TYPES, STRICT, TagScheme, entity_spans, split_tag
+from multinerd.tagfiles import read_tagged_file
 from multinerd.tagger import Tagger, read_labels
 from multinerd.training import (
     CONFIG_FILE,
     TrainResult,
+    default_b_types,
     is_main_process,
     read_train_log,
     system_schemes,
@@ -33,9 +36,9 @@ from multinerd.training import (
 logger = logging.getLogger(__name__)
 
 
-def load_data(config: Config, source: str | None = None) -> Corpus:
-    """The corpus named by ``source`` (default: the configured one) with the configured filters."""
-    return load_corpus(source or config.data.source, **config.data.loader_options())
+def load_data(config: Config) -> Corpus:
+    """The corpus named by ``data.source`` with the configured filters."""
+    return load_corpus(config.data.source, **config.data.loader_options())
 
 
 def model_scheme(model_dir: Path) -> TagScheme:
@@ -47,14 +50,52 @@ def model_scheme(model_dir: Path) -> TagScheme:
     if config_file.exists():
         saved = yaml.safe_load(config_file.read_text(encoding="utf-8"))["scheme"]
         return TagScheme(saved["name"], tuple(saved["types"]))
-    types = [entity_type for label in read_labels(model_dir) if (entity_type := split_tag(label)[1]) is not None]
+    types = [
+        entity_type for label in read_labels(model_dir) if (entity_type := split_tag(label)[1]) is not None
+    ]
     return TagScheme(model_dir.name, tuple(dict.fromkeys(types)))
+
+
+def scoring_scheme(model: TagScheme, name: str | None, b_types: Sequence[str] | None) -> TagScheme:
+    """The scheme ``--scheme name`` scores a model predicting ``model`` in.
+
+    Possible: the model's own scheme (``None`` or its name), ``B`` where B's types are
+    among the model's, or a comma-separated subset of its types (``PER,LOC``). Anything
+    else is a :class:`ConfigError` that lists what is possible, never a silent fallback.
+    """
+    if name is None or name == model.name:
+        return model
+    b_possible = model.name != "B" and bool(b_types) and set(b_types or ()) <= set(model.types)
+    if name == "B" and b_possible:
+        return model.subset(b_types or (), name="B")
+    wanted = [t.strip() for t in name.split(",")] if "," in name or name in model.types else []
+    if wanted and set(wanted) <= set(model.types):
+        return model.subset(wanted, name=name)
+    possible = [f"{model.name} (its own)"] + ([f"B ({','.join(b_types or ())})"] if b_possible else [])
+    raise ConfigError(
+        f"--scheme {name}: the model predicts scheme {model.name} ({', '.join(model.types)}); possible: "
+        f"{', '.join(possible)}, or a comma-separated subset of its types such as {','.join(model.types[:2])}"
+    )
+
+
+def unknown_gold_types(gold: Sequence[Sequence[str]], known: Sequence[str]) -> dict[str, int]:
+    """Gold entities (strict spans) per type that is not in ``known``, types sorted by name."""
+    counts: dict[str, int] = {}
+    allowed = set(known)
+    for tags in gold:
+        for entity_type, _, _ in entity_spans(tags, STRICT):
+            if entity_type not in allowed:
+                counts[entity_type] = counts.get(entity_type, 0) + 1
+    return dict(sorted(counts.items()))
 
 
 def write_predictions(
     path: Path, sentences: Sequence[Sentence], gold: Sequence[list[str]], pred: Sequence[list[str]]
 ) -> None:
-    """``predictions.jsonl``: one line per sentence, so any error can be looked at with its context."""
+    """``predictions.jsonl``: one line per sentence, so any error can be looked at with its context.
+
+    ``multinerd score`` reads it back and gives the same figures.
+    """
     with path.open("w", encoding="utf-8") as handle:
         for sentence, gold_tags, pred_tags in zip(sentences, gold, pred):
             record = {
@@ -85,15 +126,31 @@ class Evaluation:
 
 
 def score_predictions(
-    sentences: Sequence[Sentence], pred: Sequence[list[str]], scheme: TagScheme, config: Config, split: str
+    sentences: Sequence[Sentence],
+    pred: Sequence[list[str]],
+    scheme: TagScheme,
+    config: Config,
+    split: str,
+    *,
+    model_types: Sequence[str] | None = None,
+    restrict: bool = False,
 ) -> Evaluation:
-    """Gold tags in ``scheme`` against predictions mapped into it, with every word scored."""
-    gold = scoring.to_scheme([sentence.tags for sentence in sentences], scheme)
+    """Gold tags in ``scheme`` against predictions mapped into it, with every word scored.
+
+    ``scheme`` is the task: gold entities of the model's types outside it are mapped to O
+    (B's five types, by design). Gold entities of types outside ``model_types`` (the types
+    the model knows at all) are counted as missed, listed under ``unknown_gold_types``;
+    with ``restrict`` they are left out instead and ``restricted_to_model_types`` says so.
+    ``model_types=None`` (``run``, where the schemes come from the data itself) checks nothing.
+    """
+    raw_gold = [sentence.tags for sentence in sentences]
+    unknown = {} if model_types is None else unknown_gold_types(raw_gold, model_types)
+    task = scheme if restrict or not unknown else TagScheme(scheme.name, scheme.types + tuple(unknown))
+    gold = scoring.to_scheme(raw_gold, task)
     mapped = scoring.to_scheme(pred, scheme)
-    metrics = scoring.score(
-        gold, mapped, scheme=scheme, bootstrap=config.eval.bootstrap, seed=config.eval.seed
-    )
+    metrics = scoring.score(gold, mapped, scheme=task, bootstrap=config.eval.bootstrap, seed=config.eval.seed)
     metrics = {"split": split, "scheme": scheme.name, "types": list(scheme.types)} | metrics
+    metrics |= {"unknown_gold_types": unknown, "restricted_to_model_types": restrict}
     return Evaluation(metrics, gold, mapped)
 
 
@@ -102,50 +159,105 @@ def predict(model_dir: Path, sentences: Sequence[Sentence], batch_size: int) -> 
     return tagger.predict_words([list(sentence.words) for sentence in sentences])
 
 
+def _write_scores(output: Path, metrics: dict[str, Any]) -> None:
+    """``metrics.json`` and the short ``report.md`` that ``evaluate`` and ``score`` both write."""
+    output.mkdir(parents=True, exist_ok=True)
+    (output / "metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
+    report.write_evaluation_report(output, metrics)
+
+
 def evaluate_model(
     model_dir: Path,
     config: Config,
     *,
-    source: str | None = None,
     split: str = "test",
     scheme_name: str | None = None,
+    restrict_to_model_types: bool = False,
     output: Path | None = None,
 ) -> dict[str, Any]:
-    """Score a saved model on any source and split; ``scheme_name="B"`` scores it in B's space.
+    """Score a saved model on ``data.source`` and ``split``, in its own scheme or ``scheme_name``.
 
-    Writes ``metrics.json``, ``predictions.jsonl`` and a short ``report.md`` to ``output``.
+    ``scheme_name`` is checked by :func:`scoring_scheme` before anything is predicted.
+    Gold entities of types the model does not know count as missed unless
+    ``restrict_to_model_types`` (see :func:`score_predictions`). Writes ``metrics.json``,
+    ``predictions.jsonl`` and a short ``report.md`` to ``output``.
     """
-    corpus = load_data(config, source)
+    model = model_scheme(model_dir)
+    is_multinerd = set(model.types) <= set(MULTINERD_TYPES)
+    scheme = scoring_scheme(model, scheme_name, default_b_types(config, is_multinerd))
+    corpus = load_data(config)
     sentences = corpus.get(split)
     if not sentences:
-        raise ConfigError(f"{corpus.source} has no sentences in split {split!r}")
-    scheme = model_scheme(model_dir)
-    if scheme_name == "B":
-        scheme = scheme.subset(config.data.b_types or SCHEME_B_TYPES, name="B")
-    elif scheme_name not in (None, "A", scheme.name):
-        raise ConfigError(f"--scheme must be A or B, got {scheme_name!r}")
+        found = ", ".join(name for name, rows in corpus.splits.items() if rows) or "none"
+        raise ConfigError(
+            f"--split {split}: {corpus.source} has no sentences in it; splits with sentences: {found}"
+        )
     pred = predict(model_dir, sentences, config.train.eval_batch_size)
-    evaluation = score_predictions(sentences, pred, scheme, config, split)
+    evaluation = score_predictions(
+        sentences, pred, scheme, config, split, model_types=model.types, restrict=restrict_to_model_types
+    )
     evaluation.metrics["source"] = corpus.source
     evaluation.metrics["data_problems"] = corpus.problems
     if output is not None:
-        output.mkdir(parents=True, exist_ok=True)
-        (output / "metrics.json").write_text(json.dumps(evaluation.metrics, indent=2), encoding="utf-8")
+        _write_scores(output, evaluation.metrics)
         write_predictions(output / "predictions.jsonl", sentences, evaluation.gold, evaluation.pred)
-        report.write_evaluation_report(output, evaluation.metrics)
     return evaluation.metrics
 
 
-def card_dataset(source: str) -> str:
-    """The dataset a model card names: the hub id for hub sources, else the source string itself,
-    so that a model trained on the bundled sample or local files never claims the hub dataset."""
-    if source == "hub":
-        return DEFAULT_HUB_DATASET
-    return source.removeprefix("hub:")
+def score_file(
+    path: str | Path, *, bootstrap: int = 1000, seed: int = 0, output: Path | None = None
+) -> dict[str, Any]:
+    """Score predictions made anywhere: a CoNLL ``token … gold pred`` file or a ``predictions.jsonl``.
+
+    Types are those found in either column; strict and lenient figures are read from
+    the tags as written (see :mod:`multinerd.tagfiles`). Writes ``metrics.json`` and a
+    short ``report.md`` to ``output``, as ``evaluate`` does.
+    """
+    tagged = read_tagged_file(path)
+    metrics = scoring.score(tagged.gold, tagged.pred, words=tagged.words, bootstrap=bootstrap, seed=seed)
+    metrics = {"input": str(tagged.path)} | metrics
+    if output is not None:
+        _write_scores(output, metrics)
+    return metrics
 
 
-def _test_system(config: Config, result: TrainResult, test: Sequence[Sentence]) -> dict[str, Any]:
-    """Score a trained system on the test split and write its files next to the model."""
+def describe_model(config: Config, result: TrainResult, corpus: Corpus) -> dict[str, Any]:
+    """Score the selected checkpoint on the validation split and write its files next to the model.
+
+    Writes ``validation_metrics.json`` and the model card (``README.md``) into
+    ``result.model_dir``; ``multinerd train`` calls this after training, and ``run``
+    before its test scores replace the card's figures. Returns the validation metrics.
+    """
+    validation = corpus.splits["validation"]
+    pred = predict(result.model_dir, validation, config.train.eval_batch_size)
+    metrics = score_predictions(validation, pred, result.scheme, config, "validation").metrics
+    (result.model_dir / "validation_metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
+    write_card(config, result, metrics)
+    return metrics
+
+
+def write_card(config: Config, result: TrainResult, metrics: dict[str, Any]) -> Path:
+    """The model card of a trained system, showing ``metrics`` and naming the data it was trained on."""
+    return modelcard.write_model_card(
+        result.model_dir,
+        metrics=metrics,
+        scheme=result.scheme,
+        settings=config.to_dict(),
+        base_model=config.model.name,
+        source=config.data.source,
+        lang=config.data.lang,
+    )
+
+
+def _test_system(
+    config: Config, result: TrainResult, corpus: Corpus, test: Sequence[Sentence]
+) -> dict[str, Any]:
+    """Score a trained system on the test split and write its files next to the model.
+
+    The validation scores of the selected checkpoint are written first (:func:`describe_model`),
+    then the card is rewritten with the test scores.
+    """
+    describe_model(config, result, corpus)
     pred = predict(result.model_dir, test, config.train.eval_batch_size)
     evaluation = score_predictions(test, pred, result.scheme, config, config.eval.split)
     evaluation.metrics["encoding"] = {
@@ -154,14 +266,7 @@ def _test_system(config: Config, result: TrainResult, test: Sequence[Sentence]) 
     }
     (result.model_dir / "metrics.json").write_text(json.dumps(evaluation.metrics, indent=2), encoding="utf-8")
     write_predictions(result.model_dir / "predictions.jsonl", test, evaluation.gold, evaluation.pred)
-    report.write_model_card(
-        result.model_dir,
-        metrics=evaluation.metrics,
-        scheme=result.scheme,
-        settings=config.to_dict(),
-        base_model=config.model.name,
-        dataset=card_dataset(config.data.source),
-    )
+    write_card(config, result, evaluation.metrics)
     return {
         "metrics": evaluation.metrics,
         "train_log": read_train_log(result.model_dir),
@@ -190,7 +295,7 @@ def run_once(config: Config, output: Path, *, resume: bool = False) -> dict[str,
     if not is_main_process():
         return {}
     results: dict[str, Any] = {
-        system: _test_system(config, result, test) for system, result in trained.items()
+        system: _test_system(config, result, corpus, test) for system, result in trained.items()
     }
     if "B" in schemes:
         a_in_b = score_predictions(test, results["A"]["pred"], schemes["B"], config, config.eval.split)
@@ -201,7 +306,7 @@ def run_once(config: Config, output: Path, *, resume: bool = False) -> dict[str,
             a_in_b.pred,
             results["B"]["pred"],
             scheme=schemes["B"],
-            bootstrap=max(config.eval.bootstrap, 1),
+            bootstrap=config.eval.bootstrap,
             seed=config.eval.seed,
         )
     run_info = {
@@ -219,11 +324,6 @@ def run_once(config: Config, output: Path, *, resume: bool = False) -> dict[str,
         del results[system]["pred"]
     report.write_report(output, results=results, run_info=run_info)
     return results | {"run": run_info}
-
-
-def metrics_of(results: dict[str, Any], key: str) -> dict[str, Any]:
-    """The metrics of ``A``, ``B`` or ``A_in_B_space`` in the results of :func:`run`."""
-    return results[key]["metrics"] if key in ("A", "B") else results[key]
 
 
 def run(config: Config, output: Path, *, seeds: Sequence[int] = (), resume: bool = False) -> dict[str, Any]:
@@ -247,7 +347,8 @@ def run(config: Config, output: Path, *, seeds: Sequence[int] = (), resume: bool
     first = per_seed[0]
     systems = [key for key in ("A", "B", "A_in_B_space") if key in first]
     aggregate = {
-        key: scoring.aggregate_seeds([metrics_of(results, key) for results in per_seed]) for key in systems
+        key: scoring.aggregate_seeds([report.metrics_of(results, key) for results in per_seed])
+        for key in systems
     }
     results = first | {"seeds": {"values": list(seeds), "aggregate": aggregate}}
     run_info = first["run"] | {"seeds": list(seeds), "runs": [f"seed-{seed}" for seed in seeds]}

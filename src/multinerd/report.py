@@ -1,4 +1,4 @@
-"""The human report (``report.md`` with PNG plots), its machine twin (``report.json``), and model cards.
+"""The human report (``report.md`` with PNG plots) and its machine twin (``report.json``).
 
 Every number ``report.md`` shows is also in ``report.json``: the Markdown rounds, the
 JSON does not, and the ``headline`` rows in the JSON are the ones the Markdown table
@@ -11,16 +11,14 @@ from __future__ import annotations
 import json
 import os
 import platform
-import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 from matplotlib.figure import Figure
 
-from multinerd.labels import TagScheme, entity_spans
+from multinerd.labels import STRICT, entity_spans
 from multinerd.scoring import MODES
 
 SYSTEMS: tuple[str, ...] = ("A", "B")
@@ -29,7 +27,6 @@ COLORS = {"A": "#1f77b4", "B": "#d62728", A_IN_B: "#7f7f7f"}
 EXAMPLES_PER_TYPE = 3
 #: Sentences longer than this are shown as a window of words around their first error.
 EXAMPLE_WINDOW = 40
-DATA_LICENSE = "cc-by-nc-sa-4.0"
 
 HOW_TO_READ = """\
 - **Strict** F1 counts an entity as found only when its type and both boundaries match
@@ -46,6 +43,11 @@ HOW_TO_READ = """\
 - **95% CI**: percentile bootstrap over test sentences (resampled with replacement). For the
   difference B − A, both systems are scored on the same resampled sentences (paired bootstrap);
   the p-value is two-sided.
+- **Predictions you get from `predict`, `serve` and the exports** read the model's tags the lenient
+  way and write them back as valid IOB2, so they hold the entities the *lenient* figures count. The
+  strict figures judge the model's raw tags; they are lower only where those tags are not valid IOB2.
+- **Gold types the model does not know** are counted as missed (and listed) unless the scores say
+  they were restricted to the model's own types.
 - **Support** is the number of gold entities of a type. Scores on types with a support of a few
   dozen or less are noisy; macro averages are taken over the types with support > 0.
 """
@@ -58,15 +60,15 @@ def _num(value: float | None, digits: int = 3) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
 
 
-def _ci(interval: Sequence[float] | None, digits: int = 3) -> str:
+def ci_text(interval: Sequence[float] | None, digits: int = 3) -> str:
     return "" if not interval else f" [{interval[0]:.{digits}f}, {interval[1]:.{digits}f}]"
 
 
-def _p(value: float) -> str:
-    return f"{value:.3g}"
+def _p(value: float | None) -> str:
+    return "–" if value is None else f"{value:.3g}"
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[Any]], align: str | None = None) -> str:
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]], align: str | None = None) -> str:
     """A GitHub Markdown table; ``align`` is one letter per column (l or r), numbers right by default."""
     align = align or "l" + "r" * (len(header) - 1)
     rule = ["---:" if a == "r" else "---" for a in align]
@@ -81,12 +83,12 @@ def _duration(seconds: float) -> str:
     return f"{hours}h {minutes:02d}m {secs:02d}s" if hours else f"{minutes}m {secs:02d}s"
 
 
-def _flatten(settings: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+def flatten_settings(settings: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     flat: dict[str, Any] = {}
     for key, value in settings.items():
         name = f"{prefix}{key}"
         if isinstance(value, dict):
-            flat |= _flatten(value, f"{name}.")
+            flat |= flatten_settings(value, f"{name}.")
         else:
             flat[name] = value
     return flat
@@ -132,11 +134,12 @@ def headline_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
     return [
         headline_row(key, "A in B's space" if key == A_IN_B else key, metrics)
         for key in (*SYSTEMS, A_IN_B)
-        if (metrics := _metrics(results, key)) is not None
+        if (metrics := metrics_of(results, key)) is not None
     ]
 
 
-def _metrics(results: dict[str, Any], key: str) -> dict[str, Any] | None:
+def metrics_of(results: dict[str, Any], key: str) -> dict[str, Any] | None:
+    """The metrics of ``A``, ``B`` or ``A_in_B_space`` in the results of a run (None when absent)."""
     entry = results.get(key)
     if entry is None:
         return None
@@ -154,22 +157,25 @@ def _headline_table(rows: list[dict[str, Any]]) -> str:
             for cell in (
                 _num(row[mode]["precision"]),
                 _num(row[mode]["recall"]),
-                _num(row[mode]["f1"]) + _ci(row[mode]["ci95"]),
+                _num(row[mode]["f1"]) + ci_text(row[mode]["ci95"]),
             )
         ]
         + [_num(row["token_accuracy"]), f"{row['n_words_scored']:,}"]
         for row in rows
     ]
-    return _table(header, body)
+    return markdown_table(header, body)
 
 
 def reading(comparison: dict[str, Any], types: Sequence[str]) -> str:
     """One plain-English sentence on what the difference B − A means."""
-    difference, (low, high), p_value = comparison["difference"], comparison["ci95"], comparison["p_value"]
+    difference, p_value = comparison["difference"], comparison["p_value"]
     if difference == 0:
         return "A and B score exactly the same strict F1 on B's types: there is no difference to explain."
     better, worse = ("B", "A") if difference > 0 else ("A", "B")
     size = f"{abs(difference) * 100:.1f} points of strict F1"
+    if comparison["ci95"] is None:
+        return f"{better} is ahead of {worse} by {size} on this test set; {comparison['note']}: no verdict."
+    low, high = comparison["ci95"]
     if low > 0 or high < 0:
         return (
             f"{better} beats {worse} by {size} on the same sentences and the same {len(types)} types; "
@@ -185,9 +191,9 @@ def _comparison_section(results: dict[str, Any]) -> str:
     comparison = results["comparison"]
     types = _scheme_types(results[A_IN_B]) if A_IN_B in results else list(comparison["per_type"])
     rows = [
-        ["A in B's space", _num(comparison["f1_a"]) + _ci(comparison.get("ci95_a")), "", ""],
-        ["B", _num(comparison["f1_b"]) + _ci(comparison.get("ci95_b")), "", ""],
-        ["**B − A**", f"**{comparison['difference']:+.3f}**" + _ci(comparison["ci95"]),
+        ["A in B's space", _num(comparison["f1_a"]) + ci_text(comparison.get("ci95_a")), "", ""],
+        ["B", _num(comparison["f1_b"]) + ci_text(comparison.get("ci95_b")), "", ""],
+        ["**B − A**", f"**{comparison['difference']:+.3f}**" + ci_text(comparison["ci95"]),
          _p(comparison["p_value"]), f"{comparison['n_resamples']:,}"],
     ]  # fmt: skip
     return "\n\n".join(
@@ -195,7 +201,7 @@ def _comparison_section(results: dict[str, Any]) -> str:
             "### The fair comparison: B against A in B's space",
             f"Both systems on the same {comparison['n_sentences']:,} test sentences, scored on B's "
             f"{len(types)} types only ({', '.join(types)}), strict micro F1.",
-            _table(["", "strict F1 (95% CI)", "p-value", "resamples"], rows),
+            markdown_table(["", "strict F1 (95% CI)", "p-value", "resamples"], rows),
             f"**Reading:** {reading(comparison, types)}",
         ]
     )
@@ -223,24 +229,65 @@ def _seeds_section(results: dict[str, Any]) -> str | None:
     intro = f"Mean and sample standard deviation over {n_runs} training runs"
     intro += f" (seeds {', '.join(map(str, values))})." if values else "."
     intro += " The tables below are those of the first seed; report.json holds every figure per seed."
-    return "\n\n".join(["## Several seeds", intro, _table(header, rows)])
+    return "\n\n".join(["## Several seeds", intro, markdown_table(header, rows)])
+
+
+def unknown_types_note(metrics: dict[str, Any]) -> str | None:
+    """What happened to gold entities of types the model does not know (None when there were none)."""
+    unknown = metrics.get("unknown_gold_types") or {}
+    if not unknown:
+        return None
+    listed = ", ".join(f"{t} {n:,}" for t, n in unknown.items())
+    total = sum(unknown.values())
+    if metrics.get("restricted_to_model_types"):
+        return (
+            f"scored on the model's own types only (--restrict-to-model-types): {total:,} gold entities "
+            f"of types it does not know were left out ({listed})"
+        )
+    return (
+        f"{total:,} gold entities of types the model does not know are counted as missed ({listed}); "
+        "--restrict-to-model-types scores the model's own types only"
+    )
+
+
+def metrics_notes(metrics: dict[str, Any]) -> list[str]:
+    """The statements that must travel with a set of scores wherever they are shown."""
+    notes = [unknown_types_note(metrics), (metrics.get("bootstrap") or {}).get("note")]
+    return [note for note in notes if note]
+
+
+def summary_lines(metrics: dict[str, Any], label: str) -> list[str]:
+    """The few lines ``evaluate`` and ``score`` print: the figures, then the notes that go with them."""
+    strict, lenient = metrics["strict"]["micro"], metrics["lenient"]["micro"]
+    figures = (
+        f"{label}: strict P {strict['precision']:.4f} R {strict['recall']:.4f} F1 {strict['f1']:.4f}; "
+        f"lenient F1 {lenient['f1']:.4f}; {metrics['n_words_scored']}/{metrics['n_words']} words scored"
+    )
+    return [figures] + [f"note: {note}" for note in metrics_notes(metrics)]
+
+
+def _notes_text(label: str, metrics: dict[str, Any]) -> str | None:
+    notes = metrics_notes(metrics)
+    return "\n".join(f"- **{label}:** {note}." for note in notes) if notes else None
 
 
 # --- per type and confusion ---------------------------------------------------------------------
 
 
-def _per_type_table(metrics: dict[str, Any]) -> str:
+def per_type_table(metrics: dict[str, Any]) -> str:
     ci = metrics.get("ci95_per_type", {}).get("strict", {})
     rows = [
         [entity_type, f"{row['support']:,}", _num(row["precision"]), _num(row["recall"]),
-         _num(row["f1"]) + _ci(ci.get(entity_type)), _num(metrics["lenient"]["per_type"][entity_type]["f1"])]
+         _num(row["f1"]) + ci_text(ci.get(entity_type)),
+         _num(metrics["lenient"]["per_type"][entity_type]["f1"])]
         for entity_type, row in metrics["strict"]["per_type"].items()
     ]  # fmt: skip
     for name in ("micro", "macro"):
         block = metrics["strict"][name]
         rows.append([f"*{name}*", "", _num(block["precision"]), _num(block["recall"]), _num(block["f1"]),
                      _num(metrics["lenient"][name]["f1"])])  # fmt: skip
-    return _table(["type", "support", "strict P", "strict R", "strict F1 (95% CI)", "lenient F1"], rows)
+    header = ["type", "support", "strict P", "strict R", "strict F1 (95% CI)", "lenient F1"]
+    return markdown_table(header, rows)
 
 
 def _per_type_comparison_table(results: dict[str, Any]) -> str:
@@ -248,11 +295,11 @@ def _per_type_comparison_table(results: dict[str, Any]) -> str:
     b_metrics = results["B"]["metrics"]
     rows = [
         [entity_type, f"{row['support']:,}", _num(row["f1_a"]), _num(row["f1_b"]),
-         f"{row['difference']:+.3f}" + _ci(row["ci95"]), _p(row["p_value"])]
+         f"{row['difference']:+.3f}" + ci_text(row["ci95"]), _p(row["p_value"])]
         for entity_type, row in comparison["per_type"].items()
         if entity_type in b_metrics["strict"]["per_type"]
     ]  # fmt: skip
-    return _table(["type", "support", "A in B's space F1", "B F1", "B − A (95% CI)", "p-value"], rows)
+    return markdown_table(["type", "support", "A in B's space F1", "B F1", "B − A (95% CI)", "p-value"], rows)
 
 
 def _confusion_table(confusion: dict[str, Any], supports: dict[str, int]) -> str:
@@ -265,7 +312,7 @@ def _confusion_table(confusion: dict[str, Any], supports: dict[str, int]) -> str
         if supports.get(entity_type, 0) > 0
     ]  # fmt: skip
     rows.append(["*spurious*", ""] + [confusion["spurious"].get(c, "") for c in columns])
-    return _table(["gold ↓ / predicted →", "support", *columns], rows)
+    return markdown_table(["gold ↓ / predicted →", "support", *columns], rows)
 
 
 # --- error examples -----------------------------------------------------------------------------
@@ -274,7 +321,7 @@ def _confusion_table(confusion: dict[str, Any], supports: dict[str, int]) -> str
 def _bracketed(words: Sequence[str], tags: Sequence[str], window: tuple[int, int]) -> str:
     """``[Angela Merkel]PER visited [Paris]LOC`` over the words in ``window`` (start, end exclusive)."""
     start, end = window
-    opening = {s: (t, e) for t, s, e in entity_spans(tags)}
+    opening = {s: (t, e) for t, s, e in entity_spans(tags, STRICT)}
     out: list[str] = []
     i = start
     while i < end:
@@ -291,7 +338,7 @@ def _bracketed(words: Sequence[str], tags: Sequence[str], window: tuple[int, int
 
 def _error_types(gold: Sequence[str], pred: Sequence[str]) -> set[str]:
     """Types of the gold entities not found exactly and of the predicted entities that are wrong."""
-    gold_spans, pred_spans = set(entity_spans(gold)), set(entity_spans(pred))
+    gold_spans, pred_spans = set(entity_spans(gold, STRICT)), set(entity_spans(pred, STRICT))
     return {span[0] for span in gold_spans ^ pred_spans}
 
 
@@ -497,13 +544,13 @@ def _run_section(run_info: dict[str, Any], results: dict[str, Any]) -> str:
             metrics = results[key]["metrics"]
             rows.append([f"test split, system {key}", f"{metrics['n_sentences']:,} sentences, "
                          f"{metrics['n_words']:,} words, {metrics['n_words_scored']:,} scored"])  # fmt: skip
-    parts = ["## What was run", _table(["", "value"], rows, align="ll")]
+    parts = ["## What was run", markdown_table(["", "value"], rows, align="ll")]
     settings = run_info.get("settings")
     if settings:
-        flat = _flatten(settings)
+        flat = flatten_settings(settings)
         parts.append(
             "<details><summary>All settings</summary>\n\n"
-            + _table(["setting", "value"], [[k, f"`{v}`"] for k, v in flat.items()], align="ll")
+            + markdown_table(["setting", "value"], [[k, f"`{v}`"] for k, v in flat.items()], align="ll")
             + "\n\n</details>"
         )
     return "\n\n".join(parts)
@@ -521,6 +568,8 @@ def _markdown(results: dict[str, Any], run_info: dict[str, Any], headline: list[
         "bootstrap intervals."
     )
     parts = [title, intro, _run_section(run_info, results), "## Headline", _headline_table(headline)]
+    notes = [_notes_text(row["label"], metrics_of(results, row["system"]) or {}) for row in headline]
+    parts += [note for note in notes if note]
     if "comparison" in results:
         parts.append(_comparison_section(results))
     elif "B" not in results:
@@ -531,7 +580,7 @@ def _markdown(results: dict[str, Any], run_info: dict[str, Any], headline: list[
     parts.append("## Per entity type")
     for key in SYSTEMS:
         if key in results:
-            parts += [f"### System {key} (strict, with support)", _per_type_table(results[key]["metrics"])]
+            parts += [f"### System {key} (strict, with support)", per_type_table(results[key]["metrics"])]
     if "comparison" in results and "B" in results:
         parts += ["### B against A in B's space, per type", _per_type_comparison_table(results)]
     if "per_type_f1" in plots:
@@ -586,7 +635,7 @@ def write_report(out_dir: str | Path, *, results: dict[str, Any], run_info: dict
     plots = _write_plots(out / "plots", results)
     headline = headline_rows(results)
     examples = {key: pick_examples(results[key].get("examples") or []) for key in SYSTEMS if key in results}
-    payload: dict[str, Any] = {key: _metrics(results, key) for key in (*SYSTEMS, A_IN_B) if key in results}
+    payload: dict[str, Any] = {key: metrics_of(results, key) for key in (*SYSTEMS, A_IN_B) if key in results}
     payload |= {
         "comparison": results.get("comparison"),
         "seeds": results.get("seeds"),
@@ -602,136 +651,34 @@ def write_report(out_dir: str | Path, *, results: dict[str, Any], run_info: dict
 
 
 def write_evaluation_report(out_dir: str | Path, metrics: dict[str, Any]) -> None:
-    """A short ``report.md`` for ``multinerd evaluate``: one model, one split, no training curves."""
+    """A short ``report.md`` for ``multinerd evaluate`` and ``multinerd score``: one set of scores.
+
+    The rows of the first table are those of ``source`` (data), ``input`` (a scored file),
+    ``split`` and ``scheme`` that ``metrics`` has; the notes of :func:`metrics_notes`
+    follow the headline.
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    row = headline_row("evaluated", f"scheme {metrics.get('scheme', '?')}", metrics)
-    what = [
-        ["split", metrics.get("split", "?")],
-        ["scheme", f"{metrics.get('scheme', '?')} ({', '.join(_scheme_types(metrics))})"],
+    label = f"scheme {metrics['scheme']}" if metrics.get("scheme") else "scored"
+    row = headline_row("evaluated", label, metrics)
+    what = [[name, str(metrics[key])] for key, name in
+            (("source", "data"), ("input", "file"), ("split", "split")) if metrics.get(key)]  # fmt: skip
+    what += [
+        ["types", f"{metrics.get('scheme') or 'as found'} ({', '.join(_scheme_types(metrics))})"],
         ["sentences", f"{metrics['n_sentences']:,}"],
         ["words scored", f"{metrics['n_words_scored']:,} of {metrics['n_words']:,}"],
     ]
-    if metrics.get("source"):
-        what.insert(0, ["data", str(metrics["source"])])
     parts = [
         "# Evaluation report",
-        _table(["", "value"], what, align="ll"),
+        markdown_table(["", "value"], what, align="ll"),
         "## Headline",
         _headline_table([row]),
+        *filter(None, [_notes_text(label, metrics)]),
         "## Per entity type",
-        _per_type_table(metrics),
+        per_type_table(metrics),
         "## Where the gold entities went",
         _confusion_table(metrics["confusion"], _supports(metrics)),
         "## How to read this",
         HOW_TO_READ,
     ]
     (out / "report.md").write_text("\n\n".join(parts).rstrip() + "\n", encoding="utf-8")
-
-
-# --- model card ---------------------------------------------------------------------------------
-
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
-
-
-def _card_metadata(model_name: str, metrics: dict[str, Any], base_model: str, dataset: str) -> dict[str, Any]:
-    strict, lenient = metrics["strict"]["micro"], metrics["lenient"]["micro"]
-    results = [
-        {"type": "precision", "value": round(strict["precision"], 4), "name": "strict micro precision"},
-        {"type": "recall", "value": round(strict["recall"], 4), "name": "strict micro recall"},
-        {"type": "f1", "value": round(strict["f1"], 4), "name": "strict micro F1 (seqeval strict IOB2)"},
-        {"type": "f1", "value": round(lenient["f1"], 4), "name": "lenient micro F1 (conlleval)"},
-        {"type": "accuracy", "value": round(metrics["token_accuracy"], 4), "name": "word accuracy"},
-    ]
-    metadata: dict[str, Any] = {
-        "language": ["en"],
-        "license": DATA_LICENSE,
-        "library_name": "transformers",
-        "datasets": [dataset],
-        "metrics": ["precision", "recall", "f1", "accuracy"],
-        "pipeline_tag": "token-classification",
-        "tags": ["token-classification", "ner", "named-entity-recognition", "multinerd"],
-    }
-    # A local path or a pypi: name is no Hub id; the body names it instead.
-    if _HUB_ID.match(base_model) and not Path(base_model).exists():
-        metadata["base_model"] = base_model
-    metadata["model-index"] = [
-        {
-            "name": model_name,
-            "results": [
-                {
-                    "task": {"type": "token-classification", "name": "Named Entity Recognition"},
-                    "dataset": {
-                        "name": f"{dataset} (English)",
-                        "type": dataset,
-                        "split": metrics.get("split", "test"),
-                    },
-                    "metrics": results,
-                }
-            ],
-        }
-    ]
-    return metadata
-
-
-def write_model_card(
-    model_dir: str | Path,
-    *,
-    metrics: dict[str, Any],
-    scheme: TagScheme,
-    settings: dict[str, Any],
-    base_model: str,
-    dataset: str = "Babelscape/multinerd",
-) -> None:
-    """Write ``model_dir/README.md``: a Hugging Face model card (YAML header, then Markdown).
-
-    The licence in the header is the data's (CC BY-NC-SA 4.0): weights trained on
-    MultiNERD inherit its non-commercial, share-alike terms, whatever the code's licence.
-    """
-    directory = Path(model_dir)
-    directory.mkdir(parents=True, exist_ok=True)
-    name = directory.name
-    metadata = _card_metadata(name, metrics, base_model, dataset)
-    header = yaml.safe_dump(metadata, sort_keys=False, allow_unicode=True)
-    strict = metrics["strict"]["micro"]
-    label_rows = [[i, f"`{label}`"] for i, label in enumerate(scheme.labels)]
-    settings_rows = [[k, f"`{v}`"] for k, v in _flatten(settings).items()]
-    hub_page = f"https://huggingface.co/datasets/{dataset}"
-    data_link = f"[{dataset}]({hub_page})" if _HUB_ID.match(dataset) else f"`{dataset}`"
-    body = [
-        f"# {name}: named-entity recognition, scheme {scheme.name} ({len(scheme.types)} types)",
-        f"A token-classification model fine-tuned from `{base_model}` on the English part of "
-        f"{data_link}. It tags words with IOB2 labels for "
-        f"{len(scheme.types)} entity types: {', '.join(scheme.types)}. Test strict micro F1: "
-        f"**{strict['f1']:.3f}**{_ci(metrics.get('ci95', {}).get('strict_micro_f1'))}.",
-        "## Usage",
-        "```python\nfrom transformers import pipeline\n\n"
-        f'ner = pipeline("token-classification", model="{name}", aggregation_strategy="first")\n'
-        'ner("Angela Merkel visited Paris in 2015.")\n```\n\n'
-        "The model was trained to label the first sub-token of each word; `aggregation_strategy=\"first\"` "
-        "reads it the same way.",
-        "## Labels",
-        f"Scheme **{scheme.name}**, IOB2, {len(scheme.labels)} labels (`config.json` `id2label`):",
-        _table(["id", "label"], label_rows, align="rl"),
-        "## Test scores",
-        f"Split `{metrics.get('split', 'test')}`: {metrics['n_sentences']:,} sentences, "
-        f"{metrics['n_words_scored']:,} words, every word scored. Strict = seqeval `mode=\"strict\"`, IOB2; "
-        "lenient = conlleval-style. Support = gold entities.",
-        _per_type_table(metrics),
-        "## Training settings",
-        _table(["setting", "value"], settings_rows, align="ll") if settings_rows else "Not recorded.",
-        "## Intended use",
-        "Research and non-commercial tagging of English encyclopedic and news text: people, organisations, "
-        "places and the other types listed above. Check a sample of its output before relying on it.",
-        "## Limitations",
-        "- Trained on MultiNERD's English Wikipedia and WikiNews sentences, whose labels were produced "
-        "automatically (silver data): other domains (social media, legal, clinical) will score lower.\n"
-        "- The dataset's authors call PER, ORG, LOC, CEL, DIS, EVE and MEDIA the high-quality classes; "
-        "the others are noisier. Types with small support above have wide intervals.\n"
-        "- English only. Sentences longer than the encoder's window are tagged in overlapping windows.",
-        "## Licence",
-        f"The training data, {dataset}, is licensed **CC BY-NC-SA 4.0** (non-commercial, share-alike). "
-        "These weights are derived from it and are shared under the same terms: no commercial use.",
-    ]
-    text = f"---\n{header}---\n\n" + "\n\n".join(body) + "\n"
-    (directory / "README.md").write_text(text, encoding="utf-8")

@@ -12,9 +12,10 @@ Two readings of the same tags are reported:
 * **lenient** is conlleval's reading (seqeval's default mode): such an ``I-X`` starts a
   new entity.
 
-Spans are extracted here (not by calling seqeval) because the bootstrap needs per-sentence,
-per-type counts; the tests check these counts against seqeval's own functions on
-hundreds of random tag sequences, in both modes.
+Both readings come from the project's one decoder, :func:`multinerd.labels.entity_spans`
+(not from seqeval) because the bootstrap needs per-sentence, per-type counts; the tests
+check these counts against seqeval's own functions and a conlleval-style counter on
+hundreds of random tag sequences.
 
 Macro averages are taken over the types with gold support > 0: a type absent from the
 gold tags has no defined recall, and averaging in a 0 for it (as seqeval's macro does
@@ -31,14 +32,25 @@ from typing import Any
 
 import numpy as np
 
-from multinerd.labels import MULTINERD_TYPES, OUTSIDE, TagError, TagScheme, entity_spans, split_tag
+from multinerd.labels import (
+    MULTINERD_TYPES,
+    OUTSIDE,
+    SPAN_MODES,
+    TagError,
+    TagScheme,
+    entity_spans,
+    split_tag,
+)
 
 Span = tuple[str, int, int]
 Tags = Sequence[Sequence[str]]
 
-MODES: tuple[str, ...] = ("strict", "lenient")
+MODES: tuple[str, ...] = SPAN_MODES
 WRONG_BOUNDARY = "wrong boundary"
 MISSED = "missed"
+#: Fewest bootstrap resamples a 95% percentile interval, a p-value or a verdict is given for:
+#: with fewer, a 2.5% tail holds no resample at all and the p-value cannot go below 0.05.
+MIN_RESAMPLES = 40
 #: Resamples per matrix product: bounds the weight matrix at chunk x n_sentences integers.
 _CHUNK = 64
 BOOTSTRAP_METHOD = "percentile interval over sentences resampled with replacement (seeded numpy)"
@@ -52,34 +64,23 @@ class ScoringError(ValueError):
     """Gold and predicted tags that cannot be scored together (length mismatch, bad tag, unknown type)."""
 
 
-def lenient_spans(tags: Sequence[str]) -> list[Span]:
-    """Conlleval-style spans ``(type, start, end_exclusive)``: an I-X that cannot continue starts one.
-
-    >>> lenient_spans(["O", "I-PER", "I-LOC", "B-LOC", "I-LOC"])
-    [('PER', 1, 2), ('LOC', 2, 3), ('LOC', 3, 5)]
-    """
-    spans: list[Span] = []
-    current: tuple[str, int] | None = None
-    for i, tag in enumerate(tags):
-        prefix, entity_type = split_tag(tag)
-        continues = current is not None and prefix == "I" and entity_type == current[0]
-        if current is not None and not continues:
-            spans.append((current[0], current[1], i))
-            current = None
-        if entity_type is not None and not continues:
-            current = (entity_type, i)
-    if current is not None:
-        spans.append((current[0], current[1], len(tags)))
-    return spans
-
-
 def to_scheme(tags: Tags, scheme: TagScheme) -> list[list[str]]:
     """Map every sentence's tags into ``scheme`` (types it lacks become O): how A is put in B's space."""
     return [scheme.convert(sentence) for sentence in tags]
 
 
-def _spans(tags: Sequence[str], mode: str) -> list[Span]:
-    return entity_spans(tags) if mode == "strict" else lenient_spans(tags)
+def interval_note(n_resamples: int) -> str | None:
+    """Why no interval, p-value or verdict is given for ``n_resamples`` (None when they are).
+
+    >>> interval_note(1000) is None
+    True
+    """
+    if n_resamples >= MIN_RESAMPLES:
+        return None
+    return (
+        f"no 95% interval, p-value or verdict: {n_resamples} bootstrap resamples (eval.bootstrap) are fewer "
+        f"than the {MIN_RESAMPLES} a 95% percentile interval needs"
+    )
 
 
 def _check_tags(sentences: Tags, role: str, allowed: set[str] | None) -> set[str]:
@@ -147,7 +148,7 @@ class _Counts:
 
 
 def _all_spans(sentences: Tags, mode: str) -> list[set[Span]]:
-    return [set(_spans(sentence, mode)) for sentence in sentences]
+    return [set(entity_spans(sentence, mode)) for sentence in sentences]
 
 
 def _count(gold_spans: list[set[Span]], pred_spans: list[set[Span]], types: Sequence[str]) -> _Counts:
@@ -264,8 +265,9 @@ def score(
     ``scheme`` fixes the types listed per type (all of them, support 0 included) and
     rejects tags of other types; without it the types are those seen in gold or
     predictions. ``words``, when given, is only checked to have one word per
-    tag, so a caller cannot pair tags with the wrong sentences. ``bootstrap=0`` skips
-    the intervals (they are then ``None``). The caller adds ``split`` and ``scheme``.
+    tag, so a caller cannot pair tags with the wrong sentences. With fewer than
+    :data:`MIN_RESAMPLES` resamples (``bootstrap=0`` included) the intervals are ``None``
+    and ``bootstrap["note"]`` says why. The caller adds ``split`` and ``scheme``.
 
     >>> m = score([["B-PER", "I-PER", "O"]], [["B-PER", "I-PER", "O"]], bootstrap=0)
     >>> m["strict"]["micro"]["f1"], m["n_words_scored"]
@@ -289,16 +291,32 @@ def score(
         **{mode: _block(counts[mode], types) for mode in MODES},
     }
     result["ci95"], result["ci95_per_type"] = _intervals(counts, types, bootstrap, seed)
-    result["bootstrap"] = {"n_resamples": bootstrap, "seed": seed, "method": BOOTSTRAP_METHOD}
+    result["bootstrap"] = {
+        "n_resamples": bootstrap,
+        "seed": seed,
+        "method": BOOTSTRAP_METHOD,
+        "note": interval_note(bootstrap),
+    }
     result["confusion"] = _confusion(*spans["strict"], types)
     return result
+
+
+def micro_f1(gold: Tags, pred: Tags, *, scheme: TagScheme | None = None, mode: str = "strict") -> float:
+    """Micro entity F1 alone, in ``mode``: the model-selection figure, without the rest of :func:`score`.
+
+    >>> micro_f1([["B-PER", "I-PER"]], [["B-PER", "O"]])
+    0.0
+    """
+    types = _validate(gold, scheme, pred=pred)
+    counts = _count(_all_spans(gold, mode), _all_spans(pred, mode), types)
+    return _prf(int(counts.tp.sum()), int(counts.n_pred.sum()), int(counts.n_gold.sum()))["f1"]
 
 
 def _intervals(
     counts: dict[str, _Counts], types: Sequence[str], n_resamples: int, seed: int
 ) -> tuple[dict[str, list[float] | None], dict[str, dict[str, list[float] | None]]]:
     """95% intervals of micro F1 and of each type's F1, in both modes, all from the same draws."""
-    if n_resamples <= 0:
+    if interval_note(n_resamples) is not None:
         return (
             {f"{mode}_micro_f1": None for mode in MODES},
             {mode: dict.fromkeys(types) for mode in MODES},
@@ -377,30 +395,34 @@ def compare(
     other side), doubled, capped at 1, and floored at 1/(n_resamples + 1) because a
     bootstrap of that size cannot show anything rarer; it is 1.0 when the observed
     difference is 0. The same is reported per type (types of ``scheme``, else of gold).
+    With fewer than :data:`MIN_RESAMPLES` resamples the F1 figures and the difference are
+    given, but every interval and p-value is ``None`` and ``note`` says why.
     """
-    if bootstrap <= 0:
-        raise ScoringError(f"compare needs bootstrap resamples > 0, got {bootstrap}")
     types = _validate(gold_b, scheme, pred_a_in_b=pred_a_in_b, pred_b=pred_b)
     gold_spans = _all_spans(gold_b, "strict")
     counts_a = _count(gold_spans, _all_spans(pred_a_in_b, "strict"), types)
     counts_b = _count(gold_spans, _all_spans(pred_b, "strict"), types)
-    (micro_a, type_a), (micro_b, type_b) = _bootstrap_f1([counts_a, counts_b], bootstrap, seed)
+    note = interval_note(bootstrap)
+    # (micro F1, per-type F1) resampled for A, then for B; none without enough resamples.
+    drawn = _bootstrap_f1([counts_a, counts_b], bootstrap, seed) if note is None else None
     block_a, block_b = _block(counts_a, types), _block(counts_b, types)
 
-    def summary(f1_a: float, f1_b: float, resampled: np.ndarray) -> dict[str, Any]:
+    def summary(f1_a: float, f1_b: float, resampled: np.ndarray | None) -> dict[str, Any]:
         difference = f1_b - f1_a
         return {
             "f1_a": f1_a,
             "f1_b": f1_b,
             "difference": difference,
-            "ci95": _interval(resampled),
-            "p_value": _p_value(difference, resampled),
+            "ci95": None if resampled is None else _interval(resampled),
+            "p_value": None if resampled is None else _p_value(difference, resampled),
         }
 
     per_type = {
         t: {
             **summary(
-                block_a["per_type"][t]["f1"], block_b["per_type"][t]["f1"], type_b[:, i] - type_a[:, i]
+                block_a["per_type"][t]["f1"],
+                block_b["per_type"][t]["f1"],
+                None if drawn is None else drawn[1][1][:, i] - drawn[0][1][:, i],
             ),
             "support": block_a["per_type"][t]["support"],
         }
@@ -412,9 +434,14 @@ def compare(
         "n_resamples": bootstrap,
         "seed": seed,
         "method": P_VALUE_METHOD,
-        **summary(block_a["micro"]["f1"], block_b["micro"]["f1"], micro_b - micro_a),
-        "ci95_a": _interval(micro_a),
-        "ci95_b": _interval(micro_b),
+        "note": note,
+        **summary(
+            block_a["micro"]["f1"],
+            block_b["micro"]["f1"],
+            None if drawn is None else drawn[1][0] - drawn[0][0],
+        ),
+        "ci95_a": None if drawn is None else _interval(drawn[0][0]),
+        "ci95_b": None if drawn is None else _interval(drawn[1][0]),
         "per_type": per_type,
     }
 

@@ -41,7 +41,7 @@ import numpy as np
 import yaml
 
 from multinerd.features import Window, encode_dataset, merge_window_logits, prepare_tokenizer
-from multinerd.labels import TagError, entity_spans, repair_iob2, split_tag
+from multinerd.labels import DECODING_MODE, TagError, entity_spans, split_tag
 
 #: Longest window used when neither the caller nor ``multinerd.yaml`` says otherwise.
 DEFAULT_MAX_LENGTH = 512
@@ -417,8 +417,7 @@ def decode_entities(tags: Sequence[str], scores: Sequence[float]) -> list[tuple[
 
     The score is the mean probability of the entity's words' predicted tags.
     """
-    repaired, _ = repair_iob2(tags)
     return [
         (entity_type, start, end, float(np.mean(scores[start:end])))
-        for entity_type, start, end in entity_spans(repaired)
+        for entity_type, start, end in entity_spans(tags, DECODING_MODE)
     ]

@@ -1,0 +1,137 @@
+"""Gold and predicted tags made anywhere, read for ``multinerd score``.
+
+Two layouts, chosen by the file's first non-blank character (``{`` means JSON lines):
+
+* **CoNLL, conlleval's layout**: one word per line, columns separated by whitespace,
+  ``token … gold pred`` (the gold tag second to last, the prediction last, any columns
+  between them ignored), a blank line between sentences, ``-DOCSTART-`` lines skipped.
+  Every line of a file has the same number of columns (at least three), as conlleval
+  requires.
+* **``predictions.jsonl``** as ``multinerd evaluate`` and ``run`` write it: one object per
+  sentence with ``words``, ``gold`` and ``pred`` lists of equal length.
+
+Tags are kept as written when they use only ``B-``/``I-``/``O``: strict scoring then reads
+them as IOB2 (as seqeval's strict mode does) and lenient scoring as conlleval does, so an
+IOB1 column scores the same as under conlleval. Other schemes (IOBES, BILOU) are converted
+to IOB2 in :func:`_as_iob2`, the one place the data's tag-scheme normaliser plugs in.
+Errors name the file and line (:class:`multinerd.corpus.DataError`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from multinerd.corpus import DataError
+from multinerd.labels import TagError, split_tag
+
+DOCSTART = "-DOCSTART-"
+
+
+@dataclass
+class TaggedFile:
+    """Sentences of a scored file: words, gold tags and predicted tags, each one list per sentence."""
+
+    path: Path
+    words: list[list[str]]
+    gold: list[list[str]]
+    pred: list[list[str]]
+
+
+def _as_iob2(tags: list[str], path: Path, line: int) -> list[str]:
+    """The tags of one column of one sentence, as IOB2 strings.
+
+    B-/I-/O tags are returned as they are. Here is where IOBES and BILOU columns are
+    converted once the tag-scheme normaliser is in ``labels``; until then they are refused.
+    """
+    for tag in tags:
+        try:
+            split_tag(tag)
+        except TagError as err:
+            raise DataError(f"{err}; only B-/I-/O tags (IOB2, IOB1) are read here", path, line) from None
+    return tags
+
+
+def _read_conll(path: Path, lines: list[str]) -> TaggedFile:
+    result = TaggedFile(path, [], [], [])
+    words: list[str] = []
+    gold: list[str] = []
+    pred: list[str] = []
+    n_columns: int | None = None
+    start = 1
+
+    def close() -> None:
+        if words:
+            result.words.append(list(words))
+            result.gold.append(_as_iob2(list(gold), path, start))
+            result.pred.append(_as_iob2(list(pred), path, start))
+        words.clear(), gold.clear(), pred.clear()
+
+    for number, line in enumerate(lines, start=1):
+        columns = line.split()
+        if not columns or columns[0] == DOCSTART:
+            close()
+            continue
+        if len(columns) < 3:
+            found = f"found {len(columns)}"
+            raise DataError(f"expected 'token … gold pred' (3 or more columns), {found}", path, number)
+        if n_columns is not None and len(columns) != n_columns:
+            raise DataError(f"{len(columns)} columns where earlier lines have {n_columns}", path, number)
+        n_columns = len(columns)
+        if not words:
+            start = number
+        words.append(columns[0])
+        gold.append(columns[-2])
+        pred.append(columns[-1])
+    close()
+    return result
+
+
+def _tag_list(record: dict, key: str, n_words: int, path: Path, line: int) -> list[str]:
+    tags = record.get(key)
+    if not isinstance(tags, list) or not all(isinstance(tag, str) for tag in tags):
+        raise DataError(f"'{key}' must be a list of tag strings", path, line)
+    if len(tags) != n_words:
+        raise DataError(f"'{key}' has {len(tags)} tags for {n_words} words", path, line)
+    return _as_iob2(tags, path, line)
+
+
+def _read_jsonl(path: Path, lines: list[str]) -> TaggedFile:
+    result = TaggedFile(path, [], [], [])
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise DataError(f"not valid JSON: {err.msg} (column {err.colno})", path, number) from None
+        words = record.get("words") if isinstance(record, dict) else None
+        if not isinstance(words, list) or not all(isinstance(word, str) for word in words):
+            raise DataError("expected an object with 'words', 'gold' and 'pred' lists", path, number)
+        result.words.append(words)
+        result.gold.append(_tag_list(record, "gold", len(words), path, number))
+        result.pred.append(_tag_list(record, "pred", len(words), path, number))
+    return result
+
+
+def read_tagged_file(path: str | Path) -> TaggedFile:
+    """Words, gold and predicted tags of a CoNLL ``token … gold pred`` file or a ``predictions.jsonl``."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise DataError("file not found", path) from None
+    except IsADirectoryError:
+        raise DataError("is a directory; expected a file of gold and predicted tags", path) from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = data[: err.start].count(b"\n") + 1
+        raise DataError("not UTF-8", path, line) from None
+    lines = [line.removesuffix("\r") for line in text.split("\n")]
+    is_jsonl = text.lstrip().startswith("{")
+    result = (_read_jsonl if is_jsonl else _read_conll)(path, lines)
+    if not result.words:
+        raise DataError("no sentences found (expected 'token … gold pred' lines or predictions.jsonl)", path)
+    return result
