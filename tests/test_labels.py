@@ -6,9 +6,9 @@ from multinerd.labels import (
     SCHEME_B_TYPES,
     TagError,
     TagScheme,
+    check_type_name,
     entity_spans,
     iob2_violations,
-    check_type_name,
     repair_iob2,
     split_tag,
 )
