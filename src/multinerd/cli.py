@@ -94,7 +94,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_data_stats(args: argparse.Namespace) -> int:
-    from multinerd.corpus import audit, format_audit, load_corpus
+    from multinerd.audit import audit, format_audit
+    from multinerd.corpus import load_corpus
     from multinerd.modelhub import load_tokenizer
 
     config = _config(args)
