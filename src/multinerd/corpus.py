@@ -682,15 +682,16 @@ def _normalise_schemes(reading: _Reading, forced: str) -> dict[str, dict[str, An
 def _scheme_of(sentences: list[Sentence], forced: str, multinerd: bool) -> str:
     """The split's scheme: forced, IOB2 for MultiNERD's fixed tag table, else detected.
 
-    IOB2 is checked here, cheaply, for tags only other schemes write (``S-``, ``L-`` ...).
+    Forced IOB2 is checked here, cheaply, for tags only other schemes write (``S-``, ``L-`` ...).
     """
-    scheme = forced if forced != "auto" else "iob2" if multinerd else detect(s.tags for s in sentences)
-    if scheme == "iob2":
+    if forced == "auto":
+        return "iob2" if multinerd else detect(s.tags for s in sentences)
+    if forced == "iob2":
         prefixes = {tag[0] for sentence in sentences for tag in set(sentence.tags)}
         if prefixes - {"O", "B", "I"}:
             position = next(i for i, s in enumerate(sentences) if {t[0] for t in s.tags} - {"O", "B", "I"})
             raise SchemeError("tags other than O, B- and I- in data read as IOB2", position)
-    return scheme
+    return forced
 
 
 def _where(origin: str) -> tuple[str, int | None]:
