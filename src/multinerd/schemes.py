@@ -39,7 +39,9 @@ def parse_tag(tag: str) -> tuple[str, str | None]:
         return OUTSIDE, None
     prefix, sep, entity_type = tag.partition("-")
     if not sep or len(prefix) != 1 or prefix not in "BIESLU":
-        raise TagError(f"unknown tag {tag!r}; expected O or P-TYPE with P one of B, I, E, S (IOBES), L, U (BILOU)")
+        raise TagError(
+            f"unknown tag {tag!r}; expected O or P-TYPE with P one of B, I, E, S (IOBES), L, U (BILOU)"
+        )
     check_type_name(entity_type)
     return prefix, entity_type
 
@@ -88,7 +90,9 @@ def to_iob2(tags: Sequence[str], scheme: str) -> list[str]:
     for position, tag in enumerate(tags):
         prefix = parse_tag(tag)[0]
         if prefix != OUTSIDE and prefix not in allowed:
-            raise SchemeError(f"tag {tag!r} is not {scheme.upper()} (prefixes {', '.join(allowed)})", position)
+            raise SchemeError(
+                f"tag {tag!r} is not {scheme.upper()} (prefixes {', '.join(allowed)})", position
+            )
     if scheme == "iob2":
         return list(tags)
     if scheme == "iob1":
@@ -107,7 +111,9 @@ def _from_last_and_single(tags: Sequence[str], last: str, single: str, scheme: s
             expected = f"I-{open_type} or {last}-{open_type}" if open_type else f"O, B-, {single}-"
             raise SchemeError(f"{scheme.upper()} tag {tag!r} where {expected} must come", position)
         open_type = entity_type if prefix in ("B", "I") else None
-        iob2.append(OUTSIDE if prefix == OUTSIDE else f"{'B' if prefix in ('B', single) else 'I'}-{entity_type}")
+        iob2.append(
+            OUTSIDE if prefix == OUTSIDE else f"{'B' if prefix in ('B', single) else 'I'}-{entity_type}"
+        )
     if open_type is not None:
         raise SchemeError(
             f"{scheme.upper()} entity of type {open_type!r} not closed by {last}-{open_type} at the sentence end",
