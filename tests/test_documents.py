@@ -52,7 +52,8 @@ def test_input_format_by_suffix_or_choice(name: str, fmt: str, expected: str) ->
         ("-", '{"text": "Rome"}\n', "jsonl"),
         ("notes.txt", "Angela Merkel met the Pope.\nVisit B-52 now\n", "text"),
         ("notes.txt", "Angela B-PER\nThe end.\n", "text"),
-        ("notes.txt", '{"text": "Rome"}\nnot json\n', "text"),
+        ("notes.txt", '{"text": "Rome"}\nnot json\n', "jsonl"),  # the broken line is then named
+        ("notes.txt", '[1, 2]\n{"text": "Rome"}\n', "text"),
         ("empty.txt", "", "text"),
     ],
 )

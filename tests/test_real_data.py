@@ -187,3 +187,13 @@ def test_hyphenated_lower_case_types_train_evaluate_predict_export_and_serve(tmp
         response = client.post("/predict", json={"text": "Serena Williams won in new york .", "model": name})
         assert response.status_code == 200, response.text
         assert all(e["type"] in TYPES for e in response.json()["entities"])
+
+
+def test_skip_policy_drops_a_sentence_no_reading_explains_and_counts_it(tmp_path: Path) -> None:
+    data = write_corpus(tmp_path / "c", "iobes", names=("test.txt",))
+    with (data / "test.txt").open("a", encoding="utf-8") as handle:
+        handle.write("\nSerena\tNN\tB-person-athlete\nsaid\tNN\tO\n")
+    corpus = load_corpus(f"conll:{data}", on_error="skip")
+    assert len(corpus.splits["test"]) == len(SENTENCES)
+    assert corpus.skipped == {str(data / "test.txt"): 1}
+    assert corpus.tag_schemes["test"] == {"scheme": "iobes", "converted": 8}

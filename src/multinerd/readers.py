@@ -121,11 +121,13 @@ def looks_like_conll(lines: list[str]) -> bool:
 
 
 def looks_like_jsonl(lines: list[str]) -> bool:
-    """Whether text reads as JSONL: every non-blank line among the first ones is a JSON object."""
-    rows = [line for line in lines[:200] if line.strip()]
+    """Whether text reads as JSONL: its first non-blank line is a JSON object.
+
+    Prose never is one, and judging by the first line alone lets a later broken line be
+    reported with its file and line instead of turning the whole file into raw text.
+    """
+    first = next((line for line in lines if line.strip()), None)
     try:
-        for row in rows:
-            decode_json_line(row)
+        return first is not None and decode_json_line(first) is not None
     except RecordError:
         return False
-    return bool(rows)
