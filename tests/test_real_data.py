@@ -128,13 +128,16 @@ def test_hyphenated_lower_case_types_train_evaluate_predict_export_and_serve(tmp
         "--set",
         f"data.source=conll:{data}",
     ]
-    assert (
-        main(["train", "--config", "configs/quickstart.yaml", "--system", "A", "--output", str(out), *tiny])
-        == 0
-    )
+    b_types = ["--set", "data.b_types=geo-loc,person-athlete"]
+    assert main(["run", "--config", "configs/quickstart.yaml", "--output", str(out), *tiny, *b_types]) == 0
     labels = json.loads((out / "A" / "config.json").read_text())["id2label"]
     assert {label.partition("-")[2] for label in labels.values()} - {""} == TYPES
     assert "B-person-athlete" in labels.values() and "I-WORK_OF_ART" in labels.values()
+    b_labels = json.loads((out / "B" / "config.json").read_text())["id2label"]
+    assert sorted(b_labels.values()) == ["B-geo-loc", "B-person-athlete", "I-geo-loc", "I-person-athlete", "O"]
+    report = json.loads((out / "report.json").read_text())
+    assert report["comparison"] is not None
+    assert "geo-loc" in (out / "A" / "README.md").read_text()  # the model card names the types
 
     assert (
         main(
