@@ -25,8 +25,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from multinerd.hfdata import DEFAULT_HUB_DATASET, Loaded, load_disk, load_hub, tag_names
 from multinerd.labels import MULTINERD_TAGS, MULTINERD_TYPES, TagError, repair_iob2
-from multinerd.readers import RecordError, conll_blocks, conll_columns, decode_json_line, decode_lines
+from multinerd.readers import (
+    DataError,
+    RecordError,
+    conll_blocks,
+    conll_columns,
+    decode_json_line,
+    decode_lines,
+)
 from multinerd.schemes import SCHEMES, SchemeError, detect, parse_tag, to_iob2
 
 SPLITS: tuple[str, ...] = ("train", "validation", "test")
@@ -36,13 +44,6 @@ SPLIT_ALIASES: dict[str, str] = {
     "validation": "validation", "valid": "validation", "val": "validation", "dev": "validation",
     "test": "test",
 }  # fmt: skip
-DEFAULT_HUB_DATASET = "Babelscape/multinerd"
-#: MultiNERD's files on the hub, per split, for one language (``*`` for all of them).
-MULTINERD_FILES: dict[str, str] = {
-    "train": "train/train_{lang}.jsonl",
-    "validation": "val/val_{lang}.jsonl",
-    "test": "test/test_{lang}.jsonl",
-}
 #: Suffixes of CoNLL split files (``train.txt``, ``dev.conll``, ``test.iob2`` ...).
 CONLL_SUFFIXES: tuple[str, ...] = (".txt", ".conll", ".iob", ".iob2", ".bio", ".bioes", ".tsv")
 #: Language code for records whose source says nothing about their language (ISO 639-2 "undetermined").
@@ -55,24 +56,6 @@ _MULTINERD_TAG_SET = frozenset(MULTINERD_TAGS)
 #: right-to-left mark, a NUL, a no-break space) is as empty as whitespace, and tokenizers drop it.
 _INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Zs", "Zl", "Zp"})
 _SPLIT_FILE = re.compile(r"^(?P<split>[A-Za-z]+)(?:[_.-](?P<lang>[A-Za-z]{2,3}))?$")
-_LOCAL_HELP = (
-    "without network access, download the files and use a local source: hub:DIR or jsonl:DIR for the "
-    "hub's layout (DIR/train/train_en.jsonl, DIR/val/val_en.jsonl, DIR/test/test_en.jsonl), disk:DIR for "
-    "a dataset saved with save_to_disk, or tsv:DIR for the GitHub layout (DIR/en/train_en.tsv ...)"
-)
-
-
-class DataError(ValueError):
-    """Input that cannot be read as sentences; ``str(err)`` is one line, ``path:line: what is wrong``."""
-
-    def __init__(self, message: str, path: str | Path | None = None, line: int | None = None) -> None:
-        self.message = " ".join(message.split())
-        self.path = None if path is None else str(path)
-        self.line = line
-        where = "" if path is None else f"{path}:{line}: " if line is not None else f"{path}: "
-        super().__init__(where + self.message)
-
-
 @dataclass(frozen=True, slots=True)
 class Sentence:
     """One sentence: its words, their IOB2 tags, its language and where it was read (``path:line``)."""
@@ -231,9 +214,9 @@ def load_corpus(
     reading = _Reading(lang=lang, errors=_Errors(on_error), hub=hub)
     kind, sep, argument = source.partition(":")
     if kind == "hub":
-        _read_hub(argument if sep else DEFAULT_HUB_DATASET, reading)
+        _read_dataset(load_hub(argument if sep else DEFAULT_HUB_DATASET, lang), reading)
     elif kind == "disk" and sep and argument:
-        _read_disk(Path(argument).expanduser(), reading)
+        _read_dataset(load_disk(Path(argument).expanduser()), reading)
     elif kind == "conll" and sep and argument and Path(argument).expanduser().is_file():
         reading.multinerd = False
         _read_columns(Path(argument).expanduser(), "test", None, reading, _conll_line)
@@ -543,79 +526,10 @@ _DIRECTORY_READERS: dict[str, Callable[[Path, _Reading], None]] = {
 # ---------------------------------------------------------------- Hugging Face datasets
 
 
-def _is_multinerd(name: str) -> bool:
-    """MultiNERD itself, or a local copy of its hub repository (``train/train_en.jsonl`` ...)."""
-    path = Path(name).expanduser()
-    return name == DEFAULT_HUB_DATASET or (path.is_dir() and any(path.glob("train/train_*.jsonl")))
-
-
-def _read_hub(name: str, reading: _Reading) -> None:
-    """Load ``name`` with ``datasets.load_dataset``: for MultiNERD only the files of ``lang``."""
-    where = f"hub:{name}"
-    datasets = _datasets(where)
-    multinerd = _is_multinerd(name)
-    options: dict[str, Any] = {}
-    if multinerd:
-        lang = reading.lang or "*"
-        options["data_files"] = {split: files.format(lang=lang) for split, files in MULTINERD_FILES.items()}
-    location = str(Path(name).expanduser()) if Path(name).expanduser().is_dir() else name
-    try:
-        dataset = datasets.load_dataset(location, **options)
-    # Network, authentication and offline-mode failures arrive as many unrelated exception classes.
-    except Exception as err:
-        detail = " ".join(str(err).split())[:200]
-        raise DataError(
-            f"could not load the dataset ({type(err).__name__}: {detail}); " + _LOCAL_HELP, where
-        ) from err
-    _read_dataset(dataset, where, reading, MULTINERD_TAGS if multinerd else None)
-
-
-def _read_disk(directory: Path, reading: _Reading) -> None:
-    """A dataset written by ``DatasetDict.save_to_disk`` (or ``Dataset.save_to_disk``: one test split)."""
-    where = f"disk:{directory}"
-    datasets = _datasets(where)
-    if not directory.is_dir():
-        raise DataError("directory not found", where)
-    try:
-        dataset = datasets.load_from_disk(str(directory))
-    except FileNotFoundError as err:
-        detail = " ".join(str(err).split())[:200]
-        raise DataError(f"not a dataset saved with save_to_disk ({detail})", where) from err
-    if not isinstance(dataset, datasets.DatasetDict):
-        dataset = datasets.DatasetDict({"test": dataset})
-    _read_dataset(dataset, where, reading, None)
-
-
-def _datasets(where: str) -> Any:
-    try:
-        import datasets
-    except ImportError:
-        raise DataError(f"the 'datasets' package is needed for this source; {_LOCAL_HELP}", where) from None
-    return datasets
-
-
-def _tag_names(rows: Any, column: str, fixed: Sequence[str] | None) -> dict[int, str] | None:
-    """Tag id -> name: the column's ``ClassLabel`` names, else ``fixed``; None when tags are strings."""
-    feature = rows.features[column]
-    inner = getattr(feature, "feature", None)  # Sequence(ClassLabel) or [ClassLabel]
-    if inner is None and isinstance(feature, list) and feature:
-        inner = feature[0]
-    names = getattr(inner, "names", None)
-    if names:
-        return dict(enumerate(names))
-    if fixed is not None:
-        return dict(enumerate(fixed))
-    if getattr(inner, "dtype", "string") in ("string", "large_string"):
-        return None
-    raise DataError(
-        f"column {column!r} holds integer tag ids without ClassLabel names; name them with "
-        "dataset.cast_column(column, Sequence(ClassLabel(names=[...])))"
-    )
-
-
-def _read_dataset(dataset: Any, where: str, reading: _Reading, fixed: Sequence[str] | None) -> None:
+def _read_dataset(loaded: Loaded, reading: _Reading) -> None:
     """Check every kept row of every split like a file record; tag names from the dataset's features."""
-    reading.multinerd = fixed is not None
+    dataset, where = loaded.dataset, loaded.where
+    reading.multinerd = loaded.fixed_tags is not None
     words_column, tags_column = reading.hub.tokens_column, reading.hub.tags_column
     for split_name, rows in dataset.items():
         split = reading.hub.role(split_name)
@@ -629,7 +543,7 @@ def _read_dataset(dataset: Any, where: str, reading: _Reading, fixed: Sequence[s
                 "(set data.tokens_column and data.tags_column)",
                 where,
             )
-        id2tag = _tag_names(rows, tags_column, fixed)
+        id2tag = tag_names(rows, tags_column, loaded.fixed_tags, where)
         langs = rows["lang"] if "lang" in rows.column_names else [None] * len(rows)
         kept = [i for i, lang in enumerate(langs) if reading.keeps(split, lang)]
         chosen = rows.select(kept)

@@ -4,7 +4,9 @@ One home for each on-disk shape: text lines from bytes (a BOM and CRLF accepted,
 named per line), CoNLL sentences (blank-line separated, ``-DOCSTART-`` and ``#`` comment
 lines skipped, columns split on tabs or else on spaces) and one JSON object per line.
 Nothing here knows about tags or files' meaning; what a record must hold is the caller's job.
-A fault in a record is a :class:`RecordError`; the caller adds the file and line.
+A fault in a record is a :class:`RecordError`; the caller adds the file and line and raises
+a :class:`DataError` (defined here, where every reader can reach it; ``multinerd.corpus``
+re-exports it).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import codecs
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from multinerd.labels import TagError
@@ -19,6 +22,17 @@ from multinerd.schemes import parse_tag
 
 #: Where a CoNLL file puts something that is not a sentence (documents, as CoNLL-2003 does).
 DOCSTART = "-DOCSTART-"
+
+
+class DataError(ValueError):
+    """Input that cannot be read as sentences; ``str(err)`` is one line, ``path:line: what is wrong``."""
+
+    def __init__(self, message: str, path: str | Path | None = None, line: int | None = None) -> None:
+        self.message = " ".join(message.split())
+        self.path = None if path is None else str(path)
+        self.line = line
+        where = "" if path is None else f"{path}:{line}: " if line is not None else f"{path}: "
+        super().__init__(where + self.message)
 
 
 class RecordError(ValueError):
