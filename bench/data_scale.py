@@ -42,7 +42,8 @@ def _peak_mb() -> float:
 
 
 def child_load(directory: str) -> dict:
-    from multinerd.corpus import audit, corpus_fingerprint, load_corpus
+    from multinerd.audit import audit
+    from multinerd.corpus import corpus_fingerprint, load_corpus
 
     baseline = _peak_mb()
     start = time.perf_counter()

@@ -144,7 +144,7 @@ BAD_CASES: list[Bad] = [
     Bad("tag id above 30", {
         "jsonl": _jsonl(b'{"tokens": ["a"], "ner_tags": [31]}', "tag 1 is 31; expected an integer id 0-30"),
         "tsv": _tsv(b"1\tSmith\t31", "unknown tag '31'", whole_line=True),
-        "conll": _conll(b"Smith\t31", "unknown tag '31'; expected IOB2", whole_line=True),
+        "conll": _conll(b"Smith\t31", "unknown tag '31'; expected O or P-TYPE", whole_line=True),
     }),
     Bad("negative tag id", {
         "jsonl": _jsonl(b'{"tokens": ["a", "b"], "ner_tags": [0, -1]}',
@@ -154,7 +154,7 @@ BAD_CASES: list[Bad] = [
         "jsonl": _jsonl(b'{"tokens": ["a"], "ner_tags": ["B-PER"]}',
             "tag 1 is 'B-PER'; expected an integer id"),
         "tsv": _tsv(b"1\tSmith\tB-XYZ", "unknown tag 'B-XYZ'", whole_line=True),
-        "conll": _conll(b"Smith\tE-PER", "unknown tag 'E-PER'; expected IOB2", whole_line=True),
+        "conll": _conll(b"Smith\tX-PER", "unknown tag 'X-PER'; expected O or P-TYPE", whole_line=True),
     }),
     Bad("empty sentence", {"jsonl": _jsonl(b'{"tokens": [], "ner_tags": []}', "empty sentence")}),
     Bad("empty token", {
@@ -344,7 +344,8 @@ def test_hub_rows_get_the_same_token_checks(monkeypatch):
         "ner_tags": [[1, 0], [0, 0], [0], [5]],
     }
     fake = datasets.DatasetDict({"train": datasets.Dataset.from_dict(rows)})
-    monkeypatch.setattr(datasets, "load_dataset", lambda name: fake)
+    fake = fake.cast_column("ner_tags", datasets.Sequence(datasets.ClassLabel(names=["O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-ORG"])))
+    monkeypatch.setattr(datasets, "load_dataset", lambda name, **options: fake)
     with pytest.raises(DataError, match=r"^hub:x/y/train:1: token 2 is invisible \('\\u200b'\)"):
         load_corpus("hub:x/y", lang=None)
     corpus = load_corpus("hub:x/y", lang=None, on_error="skip")

@@ -16,7 +16,7 @@ from multinerd.documents import (
     annotate,
     documents_from_texts,
     input_format,
-    read_documents,
+    read_input,
     write_predictions,
 )
 
@@ -39,7 +39,49 @@ def write(path: Path, content: str | bytes) -> Path:
      ("a.iob", "auto", "conll"), ("a", "auto", "text"), ("a.txt", "jsonl", "jsonl")],
 )
 def test_input_format_by_suffix_or_choice(name: str, fmt: str, expected: str) -> None:
-    assert input_format(Path(name), fmt) == expected
+    assert input_format(Path(name), fmt)[0] == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "expected"),
+    [
+        ("test.txt", "Angela B-PER\nMerkel I-PER\n\nRome\tB-LOC\n", "conll"),
+        ("test.txt", "# sent_id = 1\n-DOCSTART- -X- O O\n\nEU NNP B-geo-loc\nrejects VBZ O\n", "conll"),
+        ("test.txt", "Paris S-LOC\nis O\n", "conll"),
+        ("in.json", '{"text": "Rome"}\n\n{"tokens": ["Rome"]}\n', "jsonl"),
+        ("-", '{"text": "Rome"}\n', "jsonl"),
+        ("notes.txt", "Angela Merkel met the Pope.\nVisit B-52 now\n", "text"),
+        ("notes.txt", "Angela B-PER\nThe end.\n", "text"),
+        ("notes.txt", '{"text": "Rome"}\nnot json\n', "jsonl"),  # the broken line is then named
+        ("notes.txt", '[1, 2]\n{"text": "Rome"}\n', "text"),
+        ("empty.txt", "", "text"),
+    ],
+)
+def test_input_format_by_content_when_the_suffix_says_nothing(name, content, expected) -> None:
+    assert input_format(Path(name), "auto", content.splitlines()) == (expected, "content")
+
+
+def test_conll_content_in_a_txt_file_is_read_as_words(tmp_path: Path) -> None:
+    path = write(tmp_path / "test.txt", "# a comment here\nAngela B-PER\nMerkel I-PER\n\n#\tO\nRome B-LOC\n")
+    read = read_input(path)
+    assert (read.format, read.reason) == ("conll", "content")
+    assert [d.tokens for d in read.documents] == [("Angela", "Merkel"), ("#", "Rome")]
+    forced = read_input(path, "text")
+    assert (forced.format, forced.reason) == ("text", "--input-format")
+    assert forced.documents[1].text == "Angela B-PER"
+
+
+def test_jsonl_on_standard_input(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    stdin = io.TextIOWrapper(io.BytesIO(b'{"id": 1, "text": "Rome"}\n{"tokens": ["Angela"]}\n'))
+    monkeypatch.setattr(sys, "stdin", stdin)
+    read = read_input("-")
+    assert read.format == "jsonl"
+    assert read.documents == [
+        Document(text="Rome", origin="-:1", extra={"id": 1}),
+        Document(tokens=("Angela",), origin="-:2"),
+    ]
 
 
 def test_unknown_input_format_is_an_error() -> None:
@@ -49,14 +91,14 @@ def test_unknown_input_format_is_an_error() -> None:
 
 def test_plain_text_is_one_document_per_line_empty_lines_kept(tmp_path: Path) -> None:
     path = write(tmp_path / "in.txt", "\ufeffFirst line.\r\n\nThird line\n")
-    documents = read_documents(path)
+    documents = read_input(path).documents
     assert [d.text for d in documents] == ["First line.", "", "Third line"]
     assert documents[2].origin == f"{path}:3"
 
 
 def test_jsonl_text_and_tokens_with_extra_fields_kept(tmp_path: Path) -> None:
     path = write(tmp_path / "in.jsonl", '{"id": 7, "text": "Rome"}\n\n{"tokens": ["Angela", "Merkel"]}\n')
-    documents = read_documents(path)
+    documents = read_input(path).documents
     assert documents == [
         Document(text="Rome", origin=f"{path}:1", extra={"id": 7}),
         Document(tokens=("Angela", "Merkel"), origin=f"{path}:3"),
@@ -66,7 +108,7 @@ def test_jsonl_text_and_tokens_with_extra_fields_kept(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("line", "message"),
     [
-        ("{bad", "not valid JSON"),
+        ("{bad", "malformed JSON"),
         ("[1, 2]", "expected a JSON object"),
         ('{"words": ["a"]}', "found fields ['words']"),
         ('{"text": "a", "tokens": ["a"]}', "found both"),
@@ -78,14 +120,14 @@ def test_jsonl_text_and_tokens_with_extra_fields_kept(tmp_path: Path) -> None:
 def test_bad_jsonl_record_names_file_and_line(tmp_path: Path, line: str, message: str) -> None:
     path = write(tmp_path / "in.jsonl", '{"text": "fine"}\n' + line + "\n")
     with pytest.raises(DataError, match=re.escape(message)) as caught:
-        read_documents(path)
+        read_input(path)
     assert str(caught.value).startswith(f"{path}:2: ")
 
 
 def test_conll_sentences_first_column_docstart_skipped(tmp_path: Path) -> None:
     content = "-DOCSTART- O\n\nAngela\tB-PER\nMerkel\tI-PER\n\n\nRome B-LOC\n.  O"
     path = write(tmp_path / "in.conll", content)
-    documents = read_documents(path)
+    documents = read_input(path).documents
     assert [d.tokens for d in documents] == [("Angela", "Merkel"), ("Rome", ".")]
     assert [d.origin for d in documents] == [f"{path}:3", f"{path}:7"]
 
@@ -93,12 +135,12 @@ def test_conll_sentences_first_column_docstart_skipped(tmp_path: Path) -> None:
 def test_non_utf8_names_the_line(tmp_path: Path) -> None:
     path = write(tmp_path / "in.txt", b"good\ncaf\xe9\n")
     with pytest.raises(DataError, match=r"in.txt:2: not UTF-8"):
-        read_documents(path)
+        read_input(path)
 
 
 def test_missing_file_is_a_data_error(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="not found"):
-        read_documents(tmp_path / "missing.txt")
+        read_input(tmp_path / "missing.txt")
 
 
 def test_annotate_mixes_text_and_token_documents_in_order(tagger) -> None:
@@ -179,3 +221,17 @@ def test_write_conll_with_gold_tags_writes_token_gold_pred(tagger) -> None:
     assert out.getvalue() == "Angela\tB-PER\tB-PER\nMerkel\tI-PER\tI-PER\nvisited\tO\tO\nRome\tB-ORG\tB-LOC\n\n"
     with pytest.raises(ValueError, match="2 gold tags for 1 tokens"):
         Document(tokens=("Rome",), gold=("O", "O"))
+
+
+def test_conll_input_with_tags_carries_gold_as_iob2(tmp_path: Path) -> None:
+    path = tmp_path / "gold.txt"
+    path.write_text("Ada\tS-PER\nlived\tO\nin\tO\nSão\tB-LOC\nPaulo\tE-LOC\n\nHi\tO\n", encoding="utf-8")
+    documents = read_input(path).documents
+    assert documents[0].gold == ("B-PER", "O", "O", "B-LOC", "I-LOC")
+    assert documents[1].gold == ("O",)
+
+
+def test_conll_input_without_tags_has_no_gold(tmp_path: Path) -> None:
+    path = tmp_path / "words.conll"
+    path.write_text("Ada\nlived\n", encoding="utf-8")
+    assert read_input(path).documents[0].gold is None

@@ -9,9 +9,9 @@ from multinerd.labels import (
     SCHEME_B_TYPES,
     TagError,
     TagScheme,
+    check_type_name,
     entity_spans,
     iob2_violations,
-    multinerd_tag,
     repair_iob2,
     spans_to_tags,
     split_tag,
@@ -32,10 +32,29 @@ def test_multinerd_ids_match_the_dataset_table():
     assert TagScheme.multinerd().id2label == EXPECTED_IDS
 
 
-@pytest.mark.parametrize("bad", [-1, 31, 1.0, "1", None, True])
-def test_tag_ids_outside_the_dataset_are_errors(bad):
-    with pytest.raises(TagError, match="outside MultiNERD"):
-        multinerd_tag(bad)
+@pytest.mark.parametrize(
+    "name",
+    ["geo-loc", "creative-work", "person-athlete", "WORK_OF_ART", "per", "loc.city", "type2", "B-X"],
+)
+def test_any_name_without_whitespace_is_a_type(name):
+    check_type_name(name)
+    scheme = TagScheme("A", (name, "PER"))
+    assert scheme.labels == ("O", f"B-{name}", f"I-{name}", "B-PER", "I-PER")
+    assert split_tag(f"I-{name}") == ("I", name)
+    assert scheme.encode(scheme.decode([1, 2, 0])) == [1, 2, 0]
+
+
+@pytest.mark.parametrize("name", ["", "geo loc", "geo\tloc", " PER", "PER\u00a0"])
+def test_type_names_with_whitespace_or_empty_are_errors(name):
+    with pytest.raises(TagError, match="bad entity type name"):
+        TagScheme("A", (name,))
+
+
+def test_hyphenated_types_from_tags_split_at_the_first_hyphen():
+    scheme = TagScheme.from_tags(["B-geo-loc", "I-geo-loc", "O", "B-person-athlete", "B-PER"])
+    assert scheme.types == ("PER", "geo-loc", "person-athlete")
+    assert scheme.convert(["B-geo-loc", "I-person-athlete"]) == ["B-geo-loc", "I-person-athlete"]
+    assert scheme.subset(["geo-loc"]).convert(["B-geo-loc", "B-person-athlete"]) == ["B-geo-loc", "O"]
 
 
 def test_scheme_b_is_compact_with_its_own_names():
@@ -93,7 +112,7 @@ def test_scheme_from_string_tags_keeps_multinerd_order_then_sorts_others():
     assert scheme.types == ("PER", "LOC", "ALPHA", "ZED")
 
 
-@pytest.mark.parametrize("bad", ["X-PER", "B-", "PER", "b-PER", "", "B_PER"])
+@pytest.mark.parametrize("bad", ["X-PER", "B-", "PER", "b-PER", "", "B_PER", "B-geo loc"])
 def test_split_tag_rejects_non_iob2(bad):
     with pytest.raises(TagError):
         split_tag(bad)

@@ -10,6 +10,7 @@ and window sizes go down to a single sub-token of room.
 from __future__ import annotations
 
 import functools
+import unicodedata
 
 import numpy as np
 import pytest
@@ -269,3 +270,33 @@ def test_lone_surrogates_are_named_not_a_crash(call):
     expected = r"sentence 1, word 1 \('\\ud800'\) holds a lone surrogate U\+D800"
     with pytest.raises(AlignmentError, match=expected):
         getattr(tagger, call)(["fine" if call == "predict_text" else ["fine"], document])
+
+
+# ---------------------------------------------------------------- words from raw text
+
+INVISIBLE = ["\u200b", "\u200c", "\u200d", "\u200e", "\u2066", "\ufeff", "\x00", "\x1b", "\u00ad", "\u2060"]
+#: Emoji sequences that must stay one word: a flag, a ZWJ family, skin tones, a keycap, VS16, a tag flag.
+EMOJI = [
+    "\U0001F1F7\U0001F1F4", "\U0001F468\u200d\U0001F469\u200d\U0001F467", "\U0001F44D\U0001F3FD",
+    "1\ufe0f\u20e3", "\u2764\ufe0f", "\U0001F3F4\U000E0067\U000E0062\U000E0073\U000E0063\U000E0074\U000E007F",
+    "\U0001F469\U0001F3FE\u200d\U0001F4BB",
+]
+RAW = st.lists(
+    st.one_of(st.sampled_from(INVISIBLE + EMOJI + [" ", "\n", "Rome", "caf\u00e9", ".", "-", "'s"]), ODD),
+    max_size=25,
+).map("".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(RAW)
+def test_words_are_exact_slices_and_never_only_invisible_characters(text):
+    for word, start, end in split_words(text):
+        assert text[start:end] == word
+        assert any(unicodedata.category(char) not in ("Cc", "Cf") and not char.isspace() for char in word)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from([*EMOJI, "Rome", "met"]), min_size=1, max_size=8), st.sampled_from([" ", "\n "]))
+def test_emoji_sequences_are_one_word_each(pieces, separator):
+    text = separator.join(pieces)
+    assert [word for word, _, _ in split_words(text)] == pieces

@@ -172,12 +172,21 @@ def test_predictions_jsonl_round_trip(tmp_path: Path) -> None:
     assert metrics["strict"]["per_type"]["LOC"]["support"] == 1
 
 
+def test_iobes_and_bilou_columns_score_as_their_iob2_reading(tmp_path: Path) -> None:
+    iob2 = tmp_path / "iob2.txt"
+    iob2.write_text("Ada B-PER B-PER\nLove I-PER O\nin O O\nParis B-LOC B-LOC\n", encoding="utf-8")
+    other = tmp_path / "other.txt"
+    other.write_text("Ada B-PER U-PER\nLove E-PER O\nin O O\nParis S-LOC U-LOC\n", encoding="utf-8")
+    assert read_tagged_file(other).gold == read_tagged_file(iob2).gold
+    assert read_tagged_file(other).pred == read_tagged_file(iob2).pred
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [
         ("Ada B-PER\n", "hand.txt:1: expected 'token … gold pred' (3 or more columns), found 2"),
         ("Ada B-PER B-PER\nran O O x\n", "hand.txt:2: 4 columns where earlier lines have 3"),
-        ("Ada S-PER S-PER\n", "hand.txt:1: not an IOB2 tag: 'S-PER'"),
+        ("Ada S-PER O\nLove E-PER O\n", "hand.txt:1: IOBES tag 'E-PER' where O, B-, S- must come"),
         ("\n\n", "no sentences found"),
         ('{"words": ["a"], "gold": ["O"], "pred": []}\n', "hand.txt:1: 'pred' has 0 tags for 1 words"),
     ],

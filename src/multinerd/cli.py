@@ -113,7 +113,8 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 
 def cmd_data_stats(args: argparse.Namespace) -> int:
-    from multinerd.corpus import audit, format_audit, load_corpus
+    from multinerd.audit import audit, format_audit
+    from multinerd.corpus import load_corpus
     from multinerd.modelhub import load_tokenizer
 
     config = _config(args)
@@ -125,12 +126,15 @@ def cmd_data_stats(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from multinerd.corpus import DataError
-    from multinerd.documents import documents_from_texts, read_documents, write_predictions
+    from multinerd.documents import documents_from_texts, read_input, write_predictions
     from multinerd.export import load_tagger
 
     documents = documents_from_texts(args.text)
     for path in args.input or []:
-        documents += read_documents(path, args.input_format)
+        read = read_input(path, args.input_format)
+        found = f"{len(read.documents)} documents"
+        print(f"{path}: read as {read.format} (by {read.reason}), {found}", file=sys.stderr)
+        documents += read.documents
     if not documents:
         raise DataError("nothing to tag: give TEXT arguments or --input FILE")
     tagger = load_tagger(args.model, backend=args.backend, batch_size=args.batch_size)
@@ -279,7 +283,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--input-format",
         choices=["auto", "text", "jsonl", "conll"],
         default="auto",
-        help="how to read --input (default: by suffix; .jsonl, .conll, else plain text)",
+        help="how to read --input (default: %(default)s: by suffix .jsonl/.conll/.iob2/.bio, else by "
+        "content: token-and-tag lines are CoNLL, JSON objects a line are JSONL, else plain text)",
     )
     predict.add_argument("--output", "-o", help="output file (default: standard output)")
     predict.add_argument("--format", "-f", choices=["jsonl", "tsv", "conll"], default="jsonl")

@@ -43,6 +43,17 @@ class DataConfig:
     dedup_train: bool = False
     #: Use only the first N sentences of each split (quick runs, tests); ``None`` uses all.
     max_sentences: int | None = None
+    #: The tag scheme of the data: ``auto`` detects it per split; IOB1, IOBES/BIOES and BILOU
+    #: are converted to IOB2 on reading (counted in ``data stats`` and the report).
+    tag_scheme: Literal["auto", "iob1", "iob2", "iobes", "bilou"] = "auto"
+    #: Hugging Face datasets (``hub:``, ``disk:``): the column of words and the column of tags.
+    tokens_column: str = "tokens"
+    tags_column: str = "ner_tags"
+    #: Hugging Face datasets: the dataset's name for each split; ``None`` finds it by its usual
+    #: names (``validation``, ``valid``, ``dev`` ...).
+    train_split: str | None = None
+    validation_split: str | None = None
+    test_split: str | None = None
 
     def loader_options(self) -> dict[str, Any]:
         """The keyword arguments of ``corpus.load_corpus`` that these settings fix (all but the source)."""
@@ -52,6 +63,18 @@ class DataConfig:
             "repair_iob2": self.repair_iob2,
             "max_sentences": self.max_sentences,
             "dedup_train": self.dedup_train,
+            "tag_scheme": self.tag_scheme,
+            "tokens_column": self.tokens_column,
+            "tags_column": self.tags_column,
+            "split_names": {
+                ours: theirs
+                for ours, theirs in (
+                    ("train", self.train_split),
+                    ("validation", self.validation_split),
+                    ("test", self.test_split),
+                )
+                if theirs is not None
+            },
         }
 
 

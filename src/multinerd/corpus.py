@@ -1,32 +1,41 @@
 """Data sources: one string names where sentences come from, one :class:`Corpus` comes back.
 
-Sources: ``hub`` / ``hub:OWNER/NAME`` (``datasets.load_dataset``), ``jsonl:DIR`` (the hub's
-file layout on disk), ``tsv:DIR`` (the GitHub layout), ``conll:DIR`` (``train.txt`` ...)
-and ``sample`` (the bundled synthetic sample). Whatever the source, the corpus holds
-IOB2 string tags, split names ``train`` / ``validation`` / ``test``, and only the language
-asked for: other languages are counted (so the audit can show them) and never kept.
+Sources: ``hub`` / ``hub:OWNER/NAME`` / ``hub:PATH`` (``datasets.load_dataset``; a local
+directory laid out like a hub repository works too), ``disk:DIR`` (``save_to_disk``),
+``jsonl:DIR`` (MultiNERD's hub file layout on disk), ``tsv:DIR`` (its GitHub layout),
+``conll:DIR`` or ``conll:FILE`` and ``sample`` (the bundled synthetic sample). Whatever the
+source, the corpus holds IOB2 string tags (other schemes are converted, see
+:mod:`multinerd.schemes`), split names ``train`` / ``validation`` / ``test``, and only the
+language asked for: other languages are counted (so the audit can show them) and never kept.
 
 Every bad record stops loading with a :class:`DataError` naming the file and line, or,
 with ``on_error="skip"``, is skipped, counted per file and listed in ``Corpus.problems``.
-Anything changed on the way (repaired IOB2 tags, dropped duplicates) is counted there too.
+Anything changed on the way (converted or repaired tags, dropped duplicates) is counted too.
 """
 
 from __future__ import annotations
 
-import codecs
 import dataclasses
 import hashlib
-import json
-import math
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from multinerd.labels import MULTINERD_TAGS, MULTINERD_TYPES, TagError, repair_iob2, split_tag
+from multinerd.hfdata import DEFAULT_HUB_DATASET, Loaded, load_disk, load_hub, tag_names
+from multinerd.labels import MULTINERD_TAGS, MULTINERD_TYPES, TagError, repair_iob2
+from multinerd.readers import (
+    DataError,
+    RecordError,
+    conll_blocks,
+    conll_columns,
+    decode_json_line,
+    decode_lines,
+)
+from multinerd.schemes import SCHEMES, SchemeError, detect, parse_tag, to_iob2
 
 SPLITS: tuple[str, ...] = ("train", "validation", "test")
 #: Split names found in the wild and the name the corpus uses for each.
@@ -35,7 +44,8 @@ SPLIT_ALIASES: dict[str, str] = {
     "validation": "validation", "valid": "validation", "val": "validation", "dev": "validation",
     "test": "test",
 }  # fmt: skip
-DEFAULT_HUB_DATASET = "Babelscape/multinerd"
+#: Suffixes of CoNLL split files (``train.txt``, ``dev.conll``, ``test.iob2`` ...).
+CONLL_SUFFIXES: tuple[str, ...] = (".txt", ".conll", ".iob", ".iob2", ".bio", ".bioes", ".tsv")
 #: Language code for records whose source says nothing about their language (ISO 639-2 "undetermined").
 UNKNOWN_LANG = "und"
 SAMPLE_DIR = Path(__file__).parent / "data" / "sample"
@@ -46,24 +56,6 @@ _MULTINERD_TAG_SET = frozenset(MULTINERD_TAGS)
 #: right-to-left mark, a NUL, a no-break space) is as empty as whitespace, and tokenizers drop it.
 _INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Zs", "Zl", "Zp"})
 _SPLIT_FILE = re.compile(r"^(?P<split>[A-Za-z]+)(?:[_.-](?P<lang>[A-Za-z]{2,3}))?$")
-_LOCAL_HELP = (
-    "without network access, download the files and use a local source: jsonl:DIR for the hub's layout "
-    "(DIR/train/train_en.jsonl, DIR/val/val_en.jsonl, DIR/test/test_en.jsonl) or tsv:DIR for the GitHub "
-    "layout (DIR/en/train_en.tsv, dev_en.tsv, test_en.tsv)"
-)
-
-
-class DataError(ValueError):
-    """Input that cannot be read as sentences; ``str(err)`` is one line, ``path:line: what is wrong``."""
-
-    def __init__(self, message: str, path: str | Path | None = None, line: int | None = None) -> None:
-        self.message = " ".join(message.split())
-        self.path = None if path is None else str(path)
-        self.line = line
-        where = "" if path is None else f"{path}:{line}: " if line is not None else f"{path}: "
-        super().__init__(where + self.message)
-
-
 @dataclass(frozen=True, slots=True)
 class Sentence:
     """One sentence: its words, their IOB2 tags, its language and where it was read (``path:line``)."""
@@ -90,6 +82,9 @@ class Corpus:
     lang_counts: dict[str, dict[str, int]] = field(default_factory=dict)
     #: Bad records skipped under ``on_error="skip"``, per file.
     skipped: dict[str, int] = field(default_factory=dict)
+    #: Per split, the tag scheme the source was written in and how many tags became other IOB2
+    #: tags on reading: ``{"train": {"scheme": "iobes", "converted": 1204}}``.
+    tag_schemes: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: I-X tags rewritten to B-X per split (``repair_iob2=True``) ...
     repaired: dict[str, int] = field(default_factory=dict)
     #: ... or left as they were (``repair_iob2=False``).
@@ -104,6 +99,25 @@ class Corpus:
             have = ", ".join(self.splits) or "none"
             raise DataError(f"split {split!r} is not in this corpus (splits: {have})", self.source)
         return self.splits[name]
+
+
+@dataclass(frozen=True)
+class HubOptions:
+    """How a Hugging Face dataset (``hub:``, ``disk:``) maps onto words, tags and splits."""
+
+    tokens_column: str = "tokens"
+    tags_column: str = "ner_tags"
+    #: The dataset's own split name for each of ours; a split not named here is found by
+    #: its usual names (``validation``, ``valid``, ``dev`` ...).
+    split_names: dict[str, str] = field(default_factory=dict)
+
+    def role(self, split_name: str) -> str | None:
+        """Our split name for one of the dataset's, or None when it is none of train/validation/test."""
+        for ours, theirs in self.split_names.items():
+            if split_name == theirs:
+                return ours
+        alias = SPLIT_ALIASES.get(split_name.lower())
+        return None if alias in self.split_names else alias
 
 
 class _Errors:
@@ -132,14 +146,17 @@ class _Errors:
 
 @dataclass
 class _Reading:
-    """What the readers collect before the corpus-wide steps (limits, IOB2, dedup) run."""
+    """What the readers collect before the corpus-wide steps (schemes, limits, IOB2, dedup) run."""
 
     lang: str | None
     errors: _Errors
+    hub: HubOptions = field(default_factory=HubOptions)
     splits: dict[str, list[Sentence]] = field(default_factory=dict)
     lang_counts: dict[str, Counter[str]] = field(default_factory=dict)
     unlabelled: Counter[str] = field(default_factory=Counter)
     notes: list[str] = field(default_factory=list)
+    #: Whether the tags read are MultiNERD's fixed tag set.
+    multinerd: bool = True
     #: One string object per distinct word: a 300k-sentence corpus repeats most words many times.
     words: dict[str, str] = field(default_factory=dict)
 
@@ -168,6 +185,10 @@ def load_corpus(
     repair_iob2: bool = True,
     max_sentences: int | None = None,
     dedup_train: bool = False,
+    tag_scheme: str = "auto",
+    tokens_column: str = "tokens",
+    tags_column: str = "ner_tags",
+    split_names: dict[str, str] | None = None,
 ) -> Corpus:
     """Read ``source`` into a :class:`Corpus` of IOB2 string tags, one language, normalised split names.
 
@@ -177,14 +198,28 @@ def load_corpus(
 
     ``max_sentences`` keeps the first N sentences of each split (after the language filter);
     ``dedup_train`` drops exact duplicate training sentences and training sentences whose
-    words also occur in the test split.
+    words also occur in the test split. ``tag_scheme`` is ``auto`` (detected per split) or
+    one of :data:`multinerd.schemes.SCHEMES`. ``tokens_column``, ``tags_column`` and
+    ``split_names`` (ours -> the dataset's) say how a Hugging Face dataset names its columns
+    and splits.
     """
     if max_sentences is not None and max_sentences < 1:
         raise DataError(f"max_sentences must be at least 1 or None, got {max_sentences}")
-    reading = _Reading(lang=lang, errors=_Errors(on_error))
+    if tag_scheme != "auto" and tag_scheme not in SCHEMES:
+        raise DataError(f"tag_scheme must be auto or one of {', '.join(SCHEMES)}, got {tag_scheme!r}")
+    hub = HubOptions(tokens_column, tags_column, dict(split_names or {}))
+    unknown = sorted(set(hub.split_names) - set(SPLITS))
+    if unknown:
+        raise DataError(f"split_names names {unknown}; expected some of {', '.join(SPLITS)}")
+    reading = _Reading(lang=lang, errors=_Errors(on_error), hub=hub)
     kind, sep, argument = source.partition(":")
     if kind == "hub":
-        _read_hub(argument if sep else DEFAULT_HUB_DATASET, reading)
+        _read_dataset(load_hub(argument if sep else DEFAULT_HUB_DATASET, lang), reading)
+    elif kind == "disk" and sep and argument:
+        _read_dataset(load_disk(Path(argument).expanduser()), reading)
+    elif kind == "conll" and sep and argument and Path(argument).expanduser().is_file():
+        reading.multinerd = False
+        _read_columns(Path(argument).expanduser(), "test", None, reading, _conll_line)
     elif kind in _DIRECTORY_READERS and sep and argument:
         directory = Path(argument).expanduser()
         if not directory.is_dir():
@@ -194,9 +229,10 @@ def load_corpus(
         _read_jsonl_dir(SAMPLE_DIR, reading)
     else:
         raise DataError(
-            f"unknown data source {source!r}; "
-            "expected hub, hub:OWNER/NAME, jsonl:DIR, tsv:DIR, conll:DIR or sample"
+            f"unknown data source {source!r}; expected hub, hub:OWNER/NAME, hub:DIR, disk:DIR, jsonl:DIR, "
+            "tsv:DIR, conll:DIR, conll:FILE or sample"
         )
+    schemes = _normalise_schemes(reading, tag_scheme)
     if not any(reading.splits.values()):
         found = {lg for counts in reading.lang_counts.values() for lg in counts}
         detail = f"; languages found: {', '.join(sorted(found))}" if found else ""
@@ -207,15 +243,18 @@ def load_corpus(
     corpus = Corpus(
         source=source,
         splits={name: reading.splits[name] for name in SPLITS if name in reading.splits},
-        is_multinerd=kind != "conll",
+        is_multinerd=reading.multinerd,
         problems=reading.errors.problems() + reading.notes,
         lang=lang,
         lang_counts={split: dict(counts.most_common()) for split, counts in reading.lang_counts.items()},
         skipped=dict(reading.errors.counts),
+        tag_schemes=schemes,
     )
-    if lang is not None and kind != "conll":
+    if lang is not None and reading.multinerd:
         for split, n in reading.unlabelled.items():
             corpus.problems.append(f"{split}: {n} sentence(s) carry no language in record or file name; kept")
+    elif lang is not None and reading.unlabelled:
+        corpus.problems.append(f"{source} carries no language, so lang={lang!r} filters nothing")
     if max_sentences is not None:
         corpus.splits = {name: sentences[:max_sentences] for name, sentences in corpus.splits.items()}
     _check_iob2(corpus, repair_iob2)
@@ -228,33 +267,8 @@ def load_corpus(
 
 
 def _read_lines(path: Path) -> tuple[list[str], dict[int, str]]:
-    """The file's lines without line ends (BOM and CRLF accepted) and, per line that is not UTF-8, why.
-
-    The readers report an undecodable line as the record that holds it, in file order, so a
-    sentence of several such lines is one skipped record, not several.
-    """
-    data = path.read_bytes()
-    if data.startswith(codecs.BOM_UTF8):
-        data = data[len(codecs.BOM_UTF8) :]
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        return _decode_by_line(data)
-    if "\r" in text:
-        text = text.replace("\r\n", "\n")
-    return text.split("\n"), {}
-
-
-def _decode_by_line(data: bytes) -> tuple[list[str], dict[int, str]]:
-    lines: list[str] = []
-    bad: dict[int, str] = {}
-    for number, raw in enumerate(data.split(b"\n"), 1):
-        try:
-            lines.append(raw.decode("utf-8").rstrip("\r"))
-        except UnicodeDecodeError as err:
-            bad[number] = f"bytes that are not UTF-8 (0x{raw[err.start]:02x} at column {err.start + 1})"
-            lines.append(raw.decode("utf-8", errors="replace"))
-    return lines, bad
+    """The file's lines and, per line that is not UTF-8, why (see :func:`readers.decode_lines`)."""
+    return decode_lines(path.read_bytes())
 
 
 def _split_and_lang(path: Path, parent_is_split: bool) -> tuple[str | None, str | None]:
@@ -309,75 +323,76 @@ def _read_jsonl_dir(directory: Path, reading: _Reading) -> None:
 
 def _read_jsonl_file(path: Path, split: str, file_lang: str | None, reading: _Reading) -> None:
     lines, bad = _read_lines(path)
-    loads = json.loads
     for number, line in enumerate(lines, 1):
-        if bad and number in bad:
-            reading.errors.bad(path, number, bad[number])
-            continue
-        if not line or line.isspace():
+        undecodable = bad.get(number) if bad else None
+        if undecodable is None and (not line or line.isspace()):
             continue
         try:
-            record = loads(line)
-        except ValueError as err:
-            reading.errors.bad(path, number, f"malformed JSON: {err}")
-            continue
-        if type(record) is not dict:
-            reading.errors.bad(path, number, f"expected a JSON object, found {type(record).__name__}")
-            continue
-        record_lang = record.get("lang", file_lang)
-        if record_lang is not None and type(record_lang) is not str:
-            reading.errors.bad(path, number, f"'lang' is {record_lang!r}, not a language code")
-            continue
-        if not reading.keeps(split, record_lang):
-            continue
-        checked = _check_record(record.get("tokens"), record.get("ner_tags"))
-        if type(checked) is str:
-            reading.errors.bad(path, number, checked)
+            if undecodable is not None:
+                raise RecordError(undecodable)
+            record = decode_json_line(line)
+            record_lang = record.get("lang", file_lang)
+            if record_lang is not None and type(record_lang) is not str:
+                raise RecordError(f"'lang' is {record_lang!r}, not a language code")
+            if not reading.keeps(split, record_lang):
+                continue
+            tags = _record_tags(record.get("tokens"), record.get("ner_tags"), _ID2TAG)
+        except RecordError as err:
+            reading.errors.bad(path, number, str(err))
         else:
-            reading.add(split, record["tokens"], checked, record_lang, f"{path}:{number}")
+            reading.add(split, record["tokens"], tags, record_lang, f"{path}:{number}")
 
 
-def _check_record(tokens: Any, ids: Any) -> tuple[str, ...] | str:
-    """The IOB2 tags of a MultiNERD record, or a message saying what is wrong with it."""
+def _record_tags(
+    tokens: Any, ids: Any, id2tag: dict[int, str] | None, columns: tuple[str, str] = ("tokens", "ner_tags")
+) -> tuple[str, ...]:
+    """The tags of one record of words and tag ids (or tag strings, with ``id2tag`` None), checked.
+
+    Raises :class:`RecordError` saying what is wrong: not lists, no words, lengths that
+    differ, a word that is no word, an id outside the table, a tag no scheme writes.
+    """
     if type(tokens) is not list or type(ids) is not list:
-        return (
-            "expected lists under 'tokens' and 'ner_tags', "
+        raise RecordError(
+            f"expected lists under {columns[0]!r} and {columns[1]!r}, "
             f"found {type(tokens).__name__} and {type(ids).__name__}"
         )
     if not tokens:
-        return "empty sentence (no tokens)"
+        raise RecordError("empty sentence (no tokens)")
     if len(tokens) != len(ids):
-        return f"{len(tokens)} tokens but {len(ids)} tags"
+        raise RecordError(f"{len(tokens)} tokens but {len(ids)} tags")
     if {*map(type, tokens)} != {str}:
         position, token = next((i, t) for i, t in enumerate(tokens, 1) if type(t) is not str)
-        return f"token {position} is {token!r}, not a string"
+        raise RecordError(f"token {position} is {token!r}, not a string")
     # Nearly every token is printable and not blank: only the others need a closer look.
     if "" in tokens or not all(map(str.isprintable, tokens)) or any(map(str.isspace, tokens)):
         for position, token in enumerate(tokens, 1):
             problem = _token_problem(token)
             if problem:
-                return f"token {position} is {problem}"
+                raise RecordError(f"token {position} is {problem}")
+    if id2tag is None:
+        return _string_tags(ids)
     if {*map(type, ids)} == {int}:
         try:
-            return tuple(map(_ID2TAG.__getitem__, ids))
+            return tuple(map(id2tag.__getitem__, ids))
         except KeyError:
             pass
-    position, tag_id = next((i, t) for i, t in enumerate(ids, 1) if type(t) is not int or t not in _ID2TAG)
-    return f"tag {position} is {tag_id!r}; expected an integer id 0-{len(MULTINERD_TAGS) - 1}"
+    position, tag_id = next((i, t) for i, t in enumerate(ids, 1) if type(t) is not int or t not in id2tag)
+    raise RecordError(f"tag {position} is {tag_id!r}; expected an integer id 0-{len(id2tag) - 1}")
 
 
-def _blocks(lines: list[str]) -> Iterator[tuple[int, list[tuple[int, str]]]]:
-    """Sentences of a one-token-a-line file: (first line, [(line number, text)])."""
-    block: list[tuple[int, str]] = []
-    for number, line in enumerate(lines, 1):
-        if not line.strip() or line.startswith("-DOCSTART-"):
-            if block:
-                yield block[0][0], block
-            block = []
-            continue
-        block.append((number, line))
-    if block:
-        yield block[0][0], block
+def _string_tags(tags: list[Any]) -> tuple[str, ...]:
+    for position, tag in enumerate(tags, 1):
+        if type(tag) is not str:
+            raise RecordError(f"tag {position} is {tag!r}; expected a tag name such as B-PER")
+        _scheme_tag(tag)
+    return tuple(tags)
+
+
+def _scheme_tag(tag: str) -> None:
+    try:
+        parse_tag(tag)
+    except TagError as err:
+        raise RecordError(str(err)) from None
 
 
 def _token_problem(token: str) -> str | None:
@@ -399,9 +414,10 @@ def _token_problem(token: str) -> str | None:
     return None
 
 
-def _check_token(token: str) -> str | None:
+def _check_token(token: str) -> None:
     problem = _token_problem(token)
-    return None if problem is None else f"token is {problem}"
+    if problem is not None:
+        raise RecordError(f"token is {problem}")
 
 
 def _read_tsv_dir(directory: Path, reading: _Reading) -> None:
@@ -421,26 +437,27 @@ def _read_tsv_dir(directory: Path, reading: _Reading) -> None:
             _read_columns(path, split, file_lang, reading, _tsv_line)
 
 
-def _tsv_line(line: str) -> tuple[str, str] | str:
+def _tsv_line(line: str) -> tuple[str, str]:
     parts = line.split("\t")
     if len(parts) < 3:
-        return f"expected index<TAB>token<TAB>tag, found {len(parts)} column(s): {line!r}"
+        raise RecordError(f"expected index<TAB>token<TAB>tag, found {len(parts)} column(s): {line!r}")
     token, tag = parts[1], parts[2].strip()
     if tag not in _MULTINERD_TAG_SET:
-        return f"unknown tag {tag!r}; expected O, B-TYPE or I-TYPE, TYPE one of {', '.join(MULTINERD_TYPES)}"
-    return _check_token(token) or (token, tag)
+        raise RecordError(
+            f"unknown tag {tag!r}; expected O, B-TYPE or I-TYPE, TYPE one of {', '.join(MULTINERD_TYPES)}"
+        )
+    _check_token(token)
+    return token, tag
 
 
-def _conll_line(line: str) -> tuple[str, str] | str:
-    parts = [part.strip() for part in line.split("\t")] if "\t" in line else line.split()
+def _conll_line(line: str) -> tuple[str, str]:
+    parts = conll_columns(line)
     if len(parts) < 2:
-        return f"expected a token and a tag separated by tabs or spaces, found {line!r}"
+        raise RecordError(f"expected a token and a tag separated by tabs or spaces, found {line!r}")
     token, tag = parts[0], parts[-1]
-    try:
-        split_tag(tag)
-    except TagError:
-        return f"unknown tag {tag!r}; expected IOB2: O, B-TYPE or I-TYPE"
-    return _check_token(token) or (token, tag)
+    _scheme_tag(tag)
+    _check_token(token)
+    return token, tag
 
 
 def _read_columns(
@@ -448,40 +465,55 @@ def _read_columns(
     split: str,
     file_lang: str | None,
     reading: _Reading,
-    parse: Callable[[str], tuple[str, str] | str],
+    parse: Callable[[str], tuple[str, str]],
 ) -> None:
     """Read a file of one token a line, a blank line between sentences; a bad line rejects its sentence."""
     lines, bad = _read_lines(path)
-    for start, block in _blocks(lines):
+    for start, block in conll_blocks(lines):
         if not reading.keeps(split, file_lang):
             continue
         words, tags = [], []
-        for number, line in block:
-            parsed = bad[number] if bad and number in bad else parse(line)
-            if type(parsed) is str:
-                reading.errors.bad(path, number, parsed)
-                break
-            words.append(parsed[0])
-            tags.append(parsed[1])
+        try:
+            for number, line in block:
+                if bad and number in bad:
+                    raise RecordError(bad[number])
+                word, tag = parse(line)
+                words.append(word)
+                tags.append(tag)
+        except RecordError as err:
+            reading.errors.bad(path, number, str(err))
         else:
             reading.add(split, words, tuple(tags), file_lang, f"{path}:{start}")
 
 
+def _conll_split(path: Path) -> str | None:
+    """The split a CoNLL file's name gives: ``train.txt``, ``dev.conll``, ``emerging.test.iob2``."""
+    if path.suffix.lower() not in CONLL_SUFFIXES:
+        return None
+    found = {SPLIT_ALIASES[part] for part in re.split(r"[._-]", path.stem.lower()) if part in SPLIT_ALIASES}
+    return found.pop() if len(found) == 1 else None
+
+
 def _read_conll_dir(directory: Path, reading: _Reading) -> None:
+    reading.multinerd = False
     seen: dict[str, Path] = {}
-    for path in sorted([*directory.glob("*.txt"), *directory.glob("*.conll")]):
-        split = SPLIT_ALIASES.get(path.stem.lower())
+    for path in sorted(p for p in directory.iterdir() if p.is_file()):
+        split = _conll_split(path)
         if split is None:
             continue
         if split in seen:
             raise DataError(f"two files for the {split} split: {seen[split].name} and {path.name}", directory)
         seen[split] = path
     if not seen:
-        raise DataError("no split files; expected train.txt, dev.txt and test.txt", directory)
-    for split, path in seen.items():
-        _read_columns(path, split, None, reading, _conll_line)
-    if reading.lang is not None:
-        reading.notes.append(f"conll files carry no language, so lang={reading.lang!r} filters nothing")
+        names = "train, dev, valid, validation, test (a name or a part of it, as in eng.train.txt)"
+        present = ", ".join(sorted(p.name for p in directory.iterdir())[:10]) or "none"
+        raise DataError(
+            f"no split files; looked for {names} with suffix {', '.join(CONLL_SUFFIXES)}; found: {present}",
+            directory,
+        )
+    for split in SPLITS:
+        if split in seen:
+            _read_columns(seen[split], split, None, reading, _conll_line)
 
 
 _DIRECTORY_READERS: dict[str, Callable[[Path, _Reading], None]] = {
@@ -491,44 +523,97 @@ _DIRECTORY_READERS: dict[str, Callable[[Path, _Reading], None]] = {
 }
 
 
-def _read_hub(name: str, reading: _Reading) -> None:
-    """Load ``name`` with ``datasets.load_dataset`` and check every kept row like a jsonl record."""
-    where = f"hub:{name}"
-    try:
-        import datasets
-    except ImportError:
-        raise DataError(f"the 'datasets' package is needed for hub sources; {_LOCAL_HELP}", where) from None
-    try:
-        dataset = datasets.load_dataset(name)
-    # Network, authentication and offline-mode failures arrive as many unrelated exception classes.
-    except Exception as err:  # noqa: BLE001
-        detail = " ".join(str(err).split())[:200]
-        raise DataError(
-            f"could not load the dataset from the Hugging Face hub ({type(err).__name__}: {detail}); "
-            + _LOCAL_HELP,
-            where,
-        ) from err
+# ---------------------------------------------------------------- Hugging Face datasets
+
+
+def _read_dataset(loaded: Loaded, reading: _Reading) -> None:
+    """Check every kept row of every split like a file record; tag names from the dataset's features."""
+    dataset, where = loaded.dataset, loaded.where
+    reading.multinerd = loaded.fixed_tags is not None
+    words_column, tags_column = reading.hub.tokens_column, reading.hub.tags_column
     for split_name, rows in dataset.items():
-        split = SPLIT_ALIASES.get(split_name.lower())
+        split = reading.hub.role(split_name)
         if split is None:
             reading.notes.append(f"{where}: ignored split {split_name!r} (not train, validation or test)")
             continue
-        missing = {"tokens", "ner_tags"} - set(rows.column_names)
+        missing = [c for c in (words_column, tags_column) if c not in rows.column_names]
         if missing:
-            message = f"split {split_name!r} lacks column(s) {sorted(missing)}; has {rows.column_names}"
-            raise DataError(message, where)
+            raise DataError(
+                f"split {split_name!r} lacks column(s) {missing}; has {rows.column_names} "
+                "(set data.tokens_column and data.tags_column)",
+                where,
+            )
+        id2tag = tag_names(rows, tags_column, loaded.fixed_tags, where)
         langs = rows["lang"] if "lang" in rows.column_names else [None] * len(rows)
         kept = [i for i, lang in enumerate(langs) if reading.keeps(split, lang)]
         chosen = rows.select(kept)
-        for i, tokens, ids in zip(kept, chosen["tokens"], chosen["ner_tags"]):
-            checked = _check_record(tokens, ids)
-            if type(checked) is str:
-                reading.errors.bad(f"{where}/{split_name}", i + 1, checked)
+        for i, tokens, ids in zip(kept, chosen[words_column], chosen[tags_column]):
+            try:
+                tags = _record_tags(tokens, ids, id2tag, (words_column, tags_column))
+            except RecordError as err:
+                reading.errors.bad(f"{where}/{split_name}", i + 1, str(err))
             else:
-                reading.add(split, tokens, checked, langs[i], f"{where}/{split_name}:{i + 1}")
+                reading.add(split, tokens, tags, langs[i], f"{where}/{split_name}:{i + 1}")
 
 
 # ---------------------------------------------------------------- corpus-wide steps
+
+
+def _normalise_schemes(reading: _Reading, forced: str) -> dict[str, dict[str, Any]]:
+    """Rewrite every split in IOB2, detecting its scheme unless ``forced``; count the tags changed.
+
+    A sentence that no reading of its split's scheme explains is a bad record (file and line
+    of the sentence, the word named), stopping the load or skipped under ``on_error="skip"``.
+    """
+    found: dict[str, dict[str, Any]] = {}
+    for split, sentences in reading.splits.items():
+        try:
+            scheme = _scheme_of(sentences, forced, reading.multinerd)
+        except SchemeError as err:
+            path, line = _where(sentences[err.position].origin)
+            raise DataError(f"{split}: {err}", path, line) from None
+        found[split] = {"scheme": scheme, "converted": 0}
+        if scheme == "iob2":
+            continue  # already IOB2: its faults are _check_iob2's
+        converted, kept = 0, []
+        for sentence in sentences:
+            try:
+                tags = tuple(to_iob2(sentence.tags, scheme))
+            except SchemeError as err:
+                path, line = _where(sentence.origin)
+                message = f"word {err.position + 1}: {err} (split read as {scheme.upper()})"
+                reading.errors.bad(path, line, message)
+                continue
+            if tags != sentence.tags:
+                converted += sum(a != b for a, b in zip(tags, sentence.tags))
+                sentence = dataclasses.replace(sentence, tags=tags)
+            kept.append(sentence)
+        reading.splits[split] = kept
+        found[split]["converted"] = converted
+        if converted:
+            reading.notes.append(f"{split}: tags written in {scheme.upper()}, {converted} converted to IOB2")
+    return found
+
+
+def _scheme_of(sentences: list[Sentence], forced: str, multinerd: bool) -> str:
+    """The split's scheme: forced, IOB2 for MultiNERD's fixed tag table, else detected.
+
+    Forced IOB2 is checked here, cheaply, for tags only other schemes write (``S-``, ``L-`` ...).
+    """
+    if forced == "auto":
+        return "iob2" if multinerd else detect(s.tags for s in sentences)
+    if forced == "iob2":
+        prefixes = {tag[0] for sentence in sentences for tag in set(sentence.tags)}
+        if prefixes - {"O", "B", "I"}:
+            position = next(i for i, s in enumerate(sentences) if {t[0] for t in s.tags} - {"O", "B", "I"})
+            raise SchemeError("tags other than O, B- and I- in data read as IOB2", position)
+    return forced
+
+
+def _where(origin: str) -> tuple[str, int | None]:
+    """``path:line`` of a sentence's origin split in two."""
+    path, _, line = origin.rpartition(":")
+    return (path, int(line)) if line.isdigit() else (origin, None)
 
 
 def _first_violation(tags: tuple[str, ...]) -> bool:
@@ -595,7 +680,7 @@ def _dedup_train(corpus: Corpus) -> None:
     )
 
 
-# ---------------------------------------------------------------- fingerprint and audit
+# ---------------------------------------------------------------- fingerprint
 
 
 def corpus_fingerprint(corpus: Corpus) -> str:
@@ -609,106 +694,3 @@ def corpus_fingerprint(corpus: Corpus) -> str:
             digest.update(" ".join(sentence.tags).encode())
             digest.update(b"\x1e")
     return digest.hexdigest()[:16]
-
-
-def _length_stats(lengths: list[int]) -> dict[str, float]:
-    if not lengths:
-        return {"min": 0, "mean": 0.0, "median": 0.0, "p95": 0, "max": 0}
-    ordered = sorted(lengths)
-    n = len(ordered)
-    middle = n // 2
-    median = ordered[middle] if n % 2 else (ordered[middle - 1] + ordered[middle]) / 2
-    return {
-        "min": ordered[0],
-        "mean": round(sum(ordered) / n, 2),
-        "median": median,
-        "p95": ordered[max(0, math.ceil(0.95 * n) - 1)],
-        "max": ordered[-1],
-    }
-
-
-def _subtoken_lengths(tokenizer: Any, sentences: list[Sentence], batch: int = 1000) -> list[int]:
-    """Sub-tokens per sentence, special tokens not included."""
-    lengths: list[int] = []
-    for start in range(0, len(sentences), batch):
-        words = [list(s.words) for s in sentences[start : start + batch]]
-        encoded = tokenizer(words, is_split_into_words=True, add_special_tokens=False)
-        lengths.extend(len(ids) for ids in encoded["input_ids"])
-    return lengths
-
-
-def _entity_counts(sentences: list[Sentence], is_multinerd: bool) -> dict[str, int]:
-    """Strict IOB2 entities per type: every B-X starts exactly one entity and an I-X starts none
-    (labels.entity_spans), so counting B- tags counts the spans without walking them."""
-    tags: Counter[str] = Counter()
-    for sentence in sentences:
-        tags.update(sentence.tags)
-    found = {tag[2:]: n for tag, n in tags.items() if tag.startswith("B-")}
-    order = list(MULTINERD_TYPES) if is_multinerd else [t for t in MULTINERD_TYPES if t in found]
-    order += sorted(set(found) - set(order))
-    return {entity_type: found.get(entity_type, 0) for entity_type in order}
-
-
-def audit(corpus: Corpus, tokenizer: Any = None) -> dict[str, Any]:
-    """Sizes, entity types, languages, length distribution, duplicates and split overlap, as plain data.
-
-    ``languages`` counts each language as found in the source, before the language filter.
-    ``duplicates`` counts sentences beyond the first copy with identical words and tags;
-    ``overlap`` counts distinct sentences (by words) present in both splits.
-    """
-    splits: dict[str, Any] = {}
-    for name, sentences in corpus.splits.items():
-        lengths = [len(s.words) for s in sentences]
-        entry: dict[str, Any] = {
-            "sentences": len(sentences),
-            "words": sum(lengths),
-            "entities": _entity_counts(sentences, corpus.is_multinerd),
-            "duplicates": len(sentences) - len({(s.words, s.tags) for s in sentences}),
-            "languages": dict(corpus.lang_counts.get(name) or Counter(s.lang for s in sentences)),
-            "length": _length_stats(lengths),
-        }
-        if tokenizer is not None:
-            entry["subtokens"] = _length_stats(_subtoken_lengths(tokenizer, sentences))
-        splits[name] = entry
-    words = {name: {s.words for s in sentences} for name, sentences in corpus.splits.items()}
-    overlap = {
-        f"{a}-{b}": len(words[a] & words[b]) if a in words and b in words else 0
-        for a, b in (("train", "test"), ("train", "validation"), ("validation", "test"))
-    }
-    return {"source": corpus.source, "splits": splits, "overlap": overlap, "problems": list(corpus.problems)}
-
-
-def _table(rows: list[tuple[str, list[Any]]], header: list[str]) -> list[str]:
-    cells = [["", *header], *[[label, *(str(v) for v in values)] for label, values in rows]]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(cells[0]))]
-    return [
-        "  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths)))
-        for row in cells
-    ]
-
-
-def format_audit(report: dict[str, Any]) -> str:
-    """The audit as a plain-text table for the terminal: one column per split."""
-    names = list(report["splits"])
-    stats = [report["splits"][n] for n in names]
-    rows: list[tuple[str, list[Any]]] = [
-        ("sentences", [s["sentences"] for s in stats]),
-        ("words", [s["words"] for s in stats]),
-        ("duplicates", [s["duplicates"] for s in stats]),
-    ]
-    for measure in ("length", "subtokens"):
-        if all(measure in s for s in stats):
-            label = "words/sentence" if measure == "length" else "sub-tokens/sentence"
-            for key in ("min", "mean", "median", "p95", "max"):
-                rows.append((f"{label} {key}", [s[measure][key] for s in stats]))
-    types = list(dict.fromkeys(t for s in stats for t in s["entities"]))
-    rows += [(f"entities {t}", [s["entities"].get(t, 0) for s in stats]) for t in types]
-    languages = list(dict.fromkeys(lg for s in stats for lg in s["languages"]))
-    rows += [(f"in source: {lg}", [s["languages"].get(lg, 0) for s in stats]) for lg in languages]
-    lines = [f"source: {report['source']}", *_table(rows, names), ""]
-    shared = ", ".join(f"{pair} {n}" for pair, n in report["overlap"].items())
-    lines.append(f"sentences shared between splits (by words): {shared}")
-    problems = report["problems"]
-    lines.append(f"problems: {len(problems) or 'none'}")
-    lines += [f"  - {problem}" for problem in problems]
-    return "\n".join(lines)

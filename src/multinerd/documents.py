@@ -1,15 +1,17 @@
 """Documents in and predictions out for ``multinerd predict``: plain text, JSONL and CoNLL files.
 
-Inputs (``read_documents``), chosen by ``fmt`` or, with ``"auto"``, by the file name:
+Inputs (``read_input``), chosen by ``fmt`` or, with ``"auto"``, by the file name and else by
+the content (a ``.txt`` file, a ``.json`` file or standard input says nothing by its name):
 
-* ``text`` (any other suffix): one document per line, raw text. Every line is a document,
+* ``jsonl`` (``.jsonl``, ``.ndjson``, or every non-blank line is a JSON object): one object per
+  line with a ``text`` string (raw text) or a ``tokens`` list of strings (pre-split words);
+  other fields, such as an ``id``, are passed through to the output. Blank lines are skipped.
+* ``conll`` (``.conll``, ``.iob``, ``.iob2``, ``.bio``, or every line is a token and a tag):
+  one word per line in the first column (tab- or space-separated), a blank line between
+  sentences; ``-DOCSTART-`` and ``#`` comment lines are skipped and tag columns ignored.
+  Each sentence is one document of pre-split words.
+* ``text`` (anything else): one document per line, raw text. Every line is a document,
   empty ones included, so output record N always belongs to input line N.
-* ``jsonl`` (``.jsonl``, ``.ndjson``): one JSON object per line with a ``text`` string (raw
-  text) or a ``tokens`` list of strings (pre-split words); other fields, such as an ``id``,
-  are passed through to the output. Blank lines are skipped.
-* ``conll`` (``.conll``, ``.iob``, ``.bio``): one word per line in the first column (tab- or
-  space-separated), a blank line between sentences; ``-DOCSTART-`` lines are skipped and
-  any tag columns ignored. Each sentence is one document of pre-split words.
 
 Outputs (``write_predictions``):
 
@@ -30,18 +32,32 @@ Errors name the file and line (:class:`multinerd.corpus.DataError`).
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 from multinerd.corpus import DataError
-from multinerd.labels import DECODING_MODE, entity_spans, spans_to_tags
+from multinerd.labels import DECODING_MODE, TagError, entity_spans, spans_to_tags
+from multinerd.readers import (
+    RecordError,
+    conll_blocks,
+    conll_columns,
+    decode_json_line,
+    decode_lines,
+    looks_like_conll,
+    looks_like_jsonl,
+)
+from multinerd.schemes import SchemeError, detect, to_iob2
 from multinerd.tagger import Tagger, split_words
 
 INPUT_FORMATS = ("auto", "text", "jsonl", "conll")
 OUTPUT_FORMATS = ("jsonl", "tsv", "conll")
-_SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".conll": "conll", ".iob": "conll", ".bio": "conll"}
+_SUFFIXES = {
+    ".jsonl": "jsonl", ".ndjson": "jsonl",
+    ".conll": "conll", ".iob": "conll", ".iob2": "conll", ".bio": "conll",
+}  # fmt: skip
 TSV_HEADER = ("doc", "start", "end", "type", "text", "score")
 
 
@@ -66,26 +82,31 @@ class Document:
             raise ValueError(f"{self.origin}: {len(self.gold)} gold tags for {len(self.tokens or ())} tokens")
 
 
-def input_format(path: Path, fmt: str = "auto") -> str:
-    """The input format to read ``path`` as: ``fmt`` itself, or guessed from the suffix for ``auto``."""
+@dataclass(frozen=True)
+class Input:
+    """The documents of one input file, the format they were read as, and why that format."""
+
+    documents: list[Document]
+    format: str
+    #: ``"--input-format"``, ``"suffix .jsonl"`` or ``"content"``.
+    reason: str
+
+
+def input_format(path: Path, fmt: str = "auto", lines: Sequence[str] = ()) -> tuple[str, str]:
+    """The format to read ``path`` as and why: ``fmt`` itself, else its suffix, else its ``lines``."""
     if fmt not in INPUT_FORMATS:
         raise DataError(f"unknown input format {fmt!r}; expected one of {', '.join(INPUT_FORMATS)}", path)
-    return _SUFFIXES.get(path.suffix.lower(), "text") if fmt == "auto" else fmt
-
-
-def _lines(path: Path, data: bytes) -> list[str]:
-    """Lines of ``data`` without their ends (a BOM and CRLF accepted); bad UTF-8 names its line."""
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
-    lines = []
-    for number, raw in enumerate(data.split(b"\n"), start=1):
-        try:
-            lines.append(raw.decode("utf-8").removesuffix("\r"))
-        except UnicodeDecodeError as err:
-            raise DataError(f"not UTF-8 (byte {err.start + 1} of the line)", path, number) from None
-    if lines and lines[-1] == "":
-        lines.pop()
-    return lines
+    if fmt != "auto":
+        return fmt, "--input-format"
+    suffix = path.suffix.lower()
+    if suffix in _SUFFIXES:
+        return _SUFFIXES[suffix], f"suffix {suffix}"
+    lines = list(lines)
+    if looks_like_conll(lines):
+        return "conll", "content"
+    if looks_like_jsonl(lines):
+        return "jsonl", "content"
+    return "text", "content"
 
 
 def _read_text(path: Path, lines: list[str]) -> list[Document]:
@@ -98,55 +119,56 @@ def _read_jsonl(path: Path, lines: list[str]) -> list[Document]:
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise DataError(f"not valid JSON: {err.msg} (column {err.colno})", path, number) from None
-        if not isinstance(record, dict):
-            found = type(record).__name__
-            raise DataError(f"expected a JSON object with 'text' or 'tokens', found {found}", path, number)
-        text, tokens = record.pop("text", None), record.pop("tokens", None)
-        origin = f"{path}:{number}"
-        if (text is None) == (tokens is None):
-            found = "both" if text is not None else f"fields {sorted(record) or 'none'}"
-            raise DataError(f"expected exactly one of 'text' (a string) or 'tokens' (a list), found {found}",
-                            path, number)
-        if text is not None and not isinstance(text, str):
-            raise DataError(f"'text' must be a string, found {type(text).__name__}", path, number)
-        if tokens is not None:
-            if not isinstance(tokens, list) or not all(isinstance(t, str) and t.strip() for t in tokens):
-                raise DataError("'tokens' must be a list of non-empty strings", path, number)
-            tokens = tuple(tokens)
-        documents.append(Document(text=text, tokens=tokens, origin=origin, extra=record))
+            documents.append(_json_document(decode_json_line(line), f"{path}:{number}"))
+        except RecordError as err:
+            raise DataError(str(err), path, number) from None
     return documents
+
+
+def _json_document(record: dict[str, Any], origin: str) -> Document:
+    """A document from one JSONL record: exactly one of ``text`` (a string) or ``tokens`` (a list)."""
+    text, tokens = record.pop("text", None), record.pop("tokens", None)
+    if (text is None) == (tokens is None):
+        found = "both" if text is not None else f"fields {sorted(record) or 'none'}"
+        raise RecordError(f"expected exactly one of 'text' (a string) or 'tokens' (a list), found {found}")
+    if text is not None and not isinstance(text, str):
+        raise RecordError(f"'text' must be a string, found {type(text).__name__}")
+    if tokens is not None:
+        if not isinstance(tokens, list) or not all(isinstance(t, str) and t.strip() for t in tokens):
+            raise RecordError("'tokens' must be a list of non-empty strings")
+        tokens = tuple(tokens)
+    return Document(text=text, tokens=tokens, origin=origin, extra=record)
 
 
 def _read_conll(path: Path, lines: list[str]) -> list[Document]:
+    """Pre-split documents; when every row ends in a tag, those tags become the gold (as IOB2).
+
+    Gold tags let ``predict --format conll`` write ``token gold pred``, ready for
+    ``multinerd score`` or conlleval.
+    """
+    blocks = list(conll_blocks(lines))
+    rows = [[conll_columns(line) for _, line in block] for _, block in blocks]
+    tagged = looks_like_conll(lines)
+    scheme = detect([[columns[-1] for columns in sentence] for sentence in rows]) if tagged else None
     documents: list[Document] = []
-    words: list[str] = []
-    start = 1
-    for number, line in enumerate([*lines, ""], start=1):
-        if not line.strip():
-            if words:
-                documents.append(Document(tokens=tuple(words), origin=f"{path}:{start}"))
-            words = []
-            continue
-        word = line.split("\t")[0].strip() if "\t" in line else line.split()[0]
-        if not word:
-            raise DataError("empty first column; expected a word", path, number)
-        if word == "-DOCSTART-":
-            continue
-        if not words:
-            start = number
-        words.append(word)
+    for (start, block), sentence in zip(blocks, rows):
+        for (number, _), columns in zip(block, sentence):
+            if not columns[0]:
+                raise DataError("empty first column; expected a word", path, number)
+        gold = None
+        if scheme is not None:
+            try:
+                gold = tuple(to_iob2([columns[-1] for columns in sentence], scheme))
+            except (SchemeError, TagError) as err:
+                raise DataError(str(err), path, start) from None
+        words = tuple(columns[0] for columns in sentence)
+        documents.append(Document(tokens=words, gold=gold, origin=f"{path}:{start}"))
     return documents
 
 
-def read_documents(path: str | Path, fmt: str = "auto") -> list[Document]:
+def read_input(path: str | Path, fmt: str = "auto") -> Input:
     """The documents of a file (``-`` reads standard input); see the module docstring for formats."""
-    import sys
-
     path = Path(path)
-    kind = input_format(path, fmt)
     if str(path) == "-":
         data = sys.stdin.buffer.read()
     else:
@@ -156,8 +178,13 @@ def read_documents(path: str | Path, fmt: str = "auto") -> list[Document]:
             raise DataError("input file not found", path) from None
         except IsADirectoryError:
             raise DataError("is a directory; expected an input file", path) from None
+    lines, bad = decode_lines(data)
+    if bad:
+        number = min(bad)
+        raise DataError(f"not UTF-8: {bad[number]}", path, number)
+    kind, reason = input_format(path, fmt, lines)
     readers = {"text": _read_text, "jsonl": _read_jsonl, "conll": _read_conll}
-    return readers[kind](path, _lines(path, data))
+    return Input(readers[kind](path, lines), kind, reason)
 
 
 def documents_from_texts(texts: Sequence[str]) -> list[Document]:

@@ -1,4 +1,4 @@
-"""Tag schemes: MultiNERD's fixed tag ids, systems A and B, any subset of types, IOB2 checks.
+"""Label sets: MultiNERD's fixed tag ids, systems A and B, any subset of types, IOB2 checks.
 
 Tags travel through the pipeline as IOB2 strings (``"B-PER"``); a :class:`TagScheme`
 turns them into the compact integer ids a model head is trained on. Keeping strings
@@ -22,9 +22,6 @@ MULTINERD_TYPES: tuple[str, ...] = (
 #: The five types system B keeps; every other entity becomes O.
 SCHEME_B_TYPES: tuple[str, ...] = ("PER", "ORG", "LOC", "DIS", "ANIM")
 
-#: The types the dataset's authors call high quality (the others are noisier).
-HIGH_QUALITY_TYPES: tuple[str, ...] = ("PER", "ORG", "LOC", "CEL", "DIS", "EVE", "MEDIA")
-
 
 class TagError(ValueError):
     """A tag that is not valid IOB2 or not known to the scheme in use."""
@@ -43,20 +40,23 @@ MULTINERD_TAGS: tuple[str, ...] = tuple(tags_for_types(MULTINERD_TYPES))
 
 
 def split_tag(tag: str) -> tuple[str, str | None]:
-    """Split an IOB2 tag into its prefix and type: ``"B-PER" -> ("B", "PER")``, ``"O" -> ("O", None)``."""
+    """Split an IOB2 tag at its first ``-``: ``"B-geo-loc" -> ("B", "geo-loc")``, ``"O" -> ("O", None)``."""
     if tag == OUTSIDE:
         return OUTSIDE, None
     prefix, sep, entity_type = tag.partition("-")
-    if not sep or prefix not in ("B", "I") or not entity_type:
+    if not sep or prefix not in ("B", "I") or not entity_type or any(c.isspace() for c in entity_type):
         raise TagError(f"not an IOB2 tag: {tag!r} (expected 'O', 'B-TYPE' or 'I-TYPE')")
     return prefix, entity_type
 
 
-def multinerd_tag(tag_id: int) -> str:
-    """The MultiNERD tag name of an integer id from the dataset's files."""
-    if isinstance(tag_id, bool) or not isinstance(tag_id, int) or not 0 <= tag_id < len(MULTINERD_TAGS):
-        raise TagError(f"tag id {tag_id!r} is outside MultiNERD's 0-{len(MULTINERD_TAGS) - 1}")
-    return MULTINERD_TAGS[tag_id]
+def check_type_name(entity_type: str) -> None:
+    """Refuse a type name no tag can carry: empty, or holding whitespace (columns split on it).
+
+    Anything else is a type: ``PER``, ``geo-loc`` (WNUT), ``person-athlete`` (Few-NERD),
+    ``WORK_OF_ART`` (OntoNotes). A tag is split at its first ``-`` only, so hyphens are safe.
+    """
+    if not entity_type or any(char.isspace() for char in entity_type):
+        raise TagError(f"bad entity type name {entity_type!r}: expected a non-empty name without whitespace")
 
 
 @dataclass(frozen=True)
@@ -80,8 +80,10 @@ class TagScheme:
         if len(set(self.types)) != len(self.types):
             raise TagError(f"scheme {self.name!r} lists a type twice: {list(self.types)}")
         for entity_type in self.types:
-            if not entity_type or "-" in entity_type or entity_type != entity_type.strip():
-                raise TagError(f"bad entity type name {entity_type!r} in scheme {self.name!r}")
+            try:
+                check_type_name(entity_type)
+            except TagError as err:
+                raise TagError(f"{err} (scheme {self.name!r})") from None
         object.__setattr__(self, "labels", tuple(tags_for_types(self.types)))
 
     @classmethod

@@ -12,21 +12,20 @@ Two layouts, chosen by the file's first non-blank character (``{`` means JSON li
 
 Tags are kept as written when they use only ``B-``/``I-``/``O``: strict scoring then reads
 them as IOB2 (as seqeval's strict mode does) and lenient scoring as conlleval does, so an
-IOB1 column scores the same as under conlleval. Other schemes (IOBES, BILOU) are converted
-to IOB2 in :func:`_as_iob2`, the one place the data's tag-scheme normaliser plugs in.
+IOB1 column scores the same as under conlleval. A column with IOBES or BILOU prefixes is
+converted to IOB2 by :mod:`multinerd.schemes`, so its entities are the ones its own scheme
+names.
 Errors name the file and line (:class:`multinerd.corpus.DataError`).
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from multinerd.corpus import DataError
-from multinerd.labels import TagError, split_tag
-
-DOCSTART = "-DOCSTART-"
+from multinerd.labels import TagError
+from multinerd.readers import DataError, RecordError, conll_blocks, conll_columns, decode_json_line, decode_lines
+from multinerd.schemes import SchemeError, detect, to_iob2
 
 
 @dataclass
@@ -42,49 +41,33 @@ class TaggedFile:
 def _as_iob2(tags: list[str], path: Path, line: int) -> list[str]:
     """The tags of one column of one sentence, as IOB2 strings.
 
-    B-/I-/O tags are returned as they are. Here is where IOBES and BILOU columns are
-    converted once the tag-scheme normaliser is in ``labels``; until then they are refused.
+    B-/I-/O columns are returned as written (IOB1 included: see the module docstring); a
+    column that uses IOBES or BILOU prefixes is converted with the entities of its scheme.
     """
-    for tag in tags:
-        try:
-            split_tag(tag)
-        except TagError as err:
-            raise DataError(f"{err}; only B-/I-/O tags (IOB2, IOB1) are read here", path, line) from None
-    return tags
+    try:
+        scheme = detect([tags])
+        return to_iob2(tags, scheme) if scheme in ("iobes", "bilou") else to_iob2(tags, "iob2")
+    except (SchemeError, TagError) as err:
+        raise DataError(str(err), path, line) from None
 
 
 def _read_conll(path: Path, lines: list[str]) -> TaggedFile:
     result = TaggedFile(path, [], [], [])
-    words: list[str] = []
-    gold: list[str] = []
-    pred: list[str] = []
     n_columns: int | None = None
-    start = 1
-
-    def close() -> None:
-        if words:
-            result.words.append(list(words))
-            result.gold.append(_as_iob2(list(gold), path, start))
-            result.pred.append(_as_iob2(list(pred), path, start))
-        words.clear(), gold.clear(), pred.clear()
-
-    for number, line in enumerate(lines, start=1):
-        columns = line.split()
-        if not columns or columns[0] == DOCSTART:
-            close()
-            continue
-        if len(columns) < 3:
-            found = f"found {len(columns)}"
-            raise DataError(f"expected 'token … gold pred' (3 or more columns), {found}", path, number)
-        if n_columns is not None and len(columns) != n_columns:
-            raise DataError(f"{len(columns)} columns where earlier lines have {n_columns}", path, number)
-        n_columns = len(columns)
-        if not words:
-            start = number
-        words.append(columns[0])
-        gold.append(columns[-2])
-        pred.append(columns[-1])
-    close()
+    for start, block in conll_blocks(lines):
+        rows = []
+        for number, line in block:
+            columns = conll_columns(line)
+            if len(columns) < 3:
+                found = f"found {len(columns)}"
+                raise DataError(f"expected 'token … gold pred' (3 or more columns), {found}", path, number)
+            if n_columns is not None and len(columns) != n_columns:
+                raise DataError(f"{len(columns)} columns where earlier lines have {n_columns}", path, number)
+            n_columns = len(columns)
+            rows.append(columns)
+        result.words.append([columns[0] for columns in rows])
+        result.gold.append(_as_iob2([columns[-2] for columns in rows], path, start))
+        result.pred.append(_as_iob2([columns[-1] for columns in rows], path, start))
     return result
 
 
@@ -103,10 +86,10 @@ def _read_jsonl(path: Path, lines: list[str]) -> TaggedFile:
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise DataError(f"not valid JSON: {err.msg} (column {err.colno})", path, number) from None
-        words = record.get("words") if isinstance(record, dict) else None
+            record = decode_json_line(line)
+        except RecordError as err:
+            raise DataError(str(err), path, number) from None
+        words = record.get("words")
         if not isinstance(words, list) or not all(isinstance(word, str) for word in words):
             raise DataError("expected an object with 'words', 'gold' and 'pred' lists", path, number)
         result.words.append(words)
@@ -124,13 +107,11 @@ def read_tagged_file(path: str | Path) -> TaggedFile:
         raise DataError("file not found", path) from None
     except IsADirectoryError:
         raise DataError("is a directory; expected a file of gold and predicted tags", path) from None
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        line = data[: err.start].count(b"\n") + 1
-        raise DataError("not UTF-8", path, line) from None
-    lines = [line.removesuffix("\r") for line in text.split("\n")]
-    is_jsonl = text.lstrip().startswith("{")
+    lines, bad = decode_lines(data)
+    if bad:
+        number = min(bad)
+        raise DataError(f"not UTF-8: {bad[number]}", path, number)
+    is_jsonl = next((line for line in lines if line.strip()), "").lstrip().startswith("{")
     result = (_read_jsonl if is_jsonl else _read_conll)(path, lines)
     if not result.words:
         raise DataError("no sentences found (expected 'token … gold pred' lines or predictions.jsonl)", path)

@@ -60,33 +60,59 @@ class TaggerError(ValueError):
 # ---------------------------------------------------------------------------- raw text -> words
 
 
+def _category_classes() -> tuple[str, str]:
+    """Regex character-class bodies of every combining mark (M*) and every control or format
+    character (Cc, Cf), found in one pass over Unicode."""
+    ranges: dict[str, list[str]] = {"mark": [], "invisible": []}
+    run: tuple[str, int] | None = None  # the kind of the current run and where it started
+    for code in range(sys.maxunicode + 2):
+        category = unicodedata.category(chr(code)) if code <= sys.maxunicode else ""
+        kind = "mark" if category[:1] == "M" else "invisible" if category in ("Cc", "Cf") else None
+        if run is not None and kind != run[0]:
+            ranges[run[0]].append(f"{re.escape(chr(run[1]))}-{re.escape(chr(code - 1))}")
+            run = None
+        if kind is not None and run is None:
+            run = (kind, code)
+    return "".join(ranges["mark"]), "".join(ranges["invisible"])
+
+
+#: Pictographs and symbols that start an emoji (dingbats, arrows, the emoji planes).
+_PICTOGRAPH = (
+    "[\u00a9\u00ae\u203c\u2049\u2122\u2139\u2194-\u21ff\u2300-\u23ff\u24c2\u25a0-\u27bf"
+    "\u2900-\u297f\u2b00-\u2bff\u3030\u303d\u3297\u3299\U0001F000-\U0001FAFF]"
+)
+#: What may follow a pictograph inside one emoji: variation selectors, the keycap, skin tones, tag letters.
+_EMOJI_MODIFIER = "[\ufe0e\ufe0f\u20e3\U0001F3FB-\U0001F3FF\U000E0020-\U000E007F]"
+#: Invisible characters that join the letters around them (ZWNJ, ZWJ, soft hyphen, word joiner).
+_JOINERS = "[\u200c\u200d\u00ad\u2060]"
+
+
 @functools.lru_cache(maxsize=1)
 def _word_pattern() -> re.Pattern[str]:
-    """The word splitter, built once: letters, digits and the combining marks that belong to them.
+    """The word splitter, built once: emoji sequences, letters, digits and their combining marks.
 
     Python's ``\\w`` does not match combining marks (category M), which would split
-    decomposed accents and most Indic scripts into pieces, so they are added explicitly,
-    together with the zero-width joiners used inside words.
+    decomposed accents and most Indic scripts into pieces, so they are added explicitly.
+    Joiners (ZWNJ, ZWJ, soft hyphen) belong to a word only between its letters; control and
+    format characters (zero-width space, direction marks) are never a word by themselves, so
+    the model never tags an invisible character. An emoji with its modifiers, a flag (two
+    regional indicators), a keycap and a ZWJ sequence (a family) are each one word.
     """
-    ranges: list[str] = []
-    run_start: int | None = None
-    for code in range(sys.maxunicode + 2):
-        is_mark = code <= sys.maxunicode and unicodedata.category(chr(code)).startswith("M")
-        if is_mark and run_start is None:
-            run_start = code
-        elif not is_mark and run_start is not None:
-            ranges.append(f"{re.escape(chr(run_start))}-{re.escape(chr(code - 1))}")
-            run_start = None
-    word = f"[\\w{''.join(ranges)}\u200c\u200d]"
+    marks, invisible = _category_classes()
+    base = f"[\\w{marks}]"
+    word = f"{base}(?:{base}|{_JOINERS}+(?={base}))*"
+    element = f"{_PICTOGRAPH}{_EMOJI_MODIFIER}*"
+    emoji = f"[\U0001F1E6-\U0001F1FF]{{2}}|[0-9#*]\ufe0f?\u20e3|{element}(?:\u200d{element})*"
     apostrophe = "['\u2019]"
     alternatives = [
+        emoji,
         r"(?:[^\W\d_]\.){2,}",  # abbreviations with inner dots stay whole: U.S., e.g.
-        rf"{word}+?(?=n{apostrophe}t\b)",  # "don't" -> "do", "n't" (Penn Treebank)
+        rf"{base}(?:{base}|{_JOINERS}+(?={base}))*?(?=n{apostrophe}t\b)",  # "don't" -> "do", "n't"
         rf"n{apostrophe}t\b",
         r"\d+(?:[.,:]\d+)+",  # 3.5, 1,000, 12:30
-        rf"{word}+(?:-{word}+)*",  # words, hyphenated compounds kept whole as in CoNLL
+        rf"{word}(?:-{word})*",  # words, hyphenated compounds kept whole as in CoNLL
         rf"{apostrophe}(?:[sSdDmM]|re|RE|ve|VE|ll|LL)\b",  # clitics: Merkel's -> Merkel, 's
-        r"\S",  # any other visible character is a word of its own (punctuation)
+        rf"[^\s{invisible}]",  # any other visible character is a word of its own (punctuation)
     ]
     return re.compile("|".join(alternatives))
 
@@ -96,7 +122,8 @@ def split_words(text: str) -> list[tuple[str, int, int]]:
 
     Punctuation is split from words, clitics are split off (``"Merkel's"`` -> ``"Merkel"``,
     ``"'s"``), abbreviations with inner dots (``"U.S."``) and hyphenated compounds stay
-    whole. Every non-space character lies in exactly one word and ``text[start:end] == word``.
+    whole; an emoji sequence is one word. Every visible character lies in exactly one word,
+    whitespace and lone control or format characters in none, and ``text[start:end] == word``.
 
     >>> split_words("Merkel's U.S. trip.")
     [('Merkel', 0, 6), ("'s", 6, 8), ('U.S.', 9, 13), ('trip', 14, 18), ('.', 18, 19)]
