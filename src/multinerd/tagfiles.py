@@ -24,7 +24,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from multinerd.labels import TagError
-from multinerd.readers import DataError, RecordError, conll_blocks, conll_columns, decode_json_line, decode_lines
+from multinerd.readers import (
+    DataError,
+    RecordError,
+    conll_blocks,
+    conll_columns,
+    decode_json_line,
+    decode_lines,
+)
 from multinerd.schemes import SchemeError, detect, to_iob2
 
 
