@@ -161,3 +161,12 @@ def test_evaluation_report(tmp_path: Path) -> None:
     line = headline_line(markdown, "scheme B")
     assert numbers(line)[2] == round(metrics["strict"]["micro"]["f1"], 3)
     assert "| ANIM | 1 |" in markdown
+
+
+def test_the_tag_scheme_read_is_in_the_report_and_its_json(tmp_path: Path) -> None:
+    run_info = RUN_INFO | {"tag_schemes_read": {"train": {"scheme": "iobes", "converted": 1234}}}
+    write_report(tmp_path, results=full_results(), run_info=run_info)
+    markdown = (tmp_path / "report.md").read_text(encoding="utf-8")
+    assert "| tag schemes read | train: IOBES, 1,234 tags converted to IOB2 |" in markdown
+    report = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))
+    assert report["run"]["tag_schemes_read"]["train"] == {"scheme": "iobes", "converted": 1234}

@@ -522,7 +522,12 @@ def _run_section(run_info: dict[str, Any], results: dict[str, Any]) -> str:
     for key, value in run_info.items():
         if key in ("settings", "hardware", "seconds", "data_problems"):
             continue
-        if key == "schemes" and isinstance(value, dict):
+        if key == "tag_schemes_read" and isinstance(value, dict):
+            value = "; ".join(
+                f"{split}: {read['scheme'].upper()}, {read['converted']:,} tags converted to IOB2"
+                for split, read in value.items()
+            ) or "IOB2 (nothing converted)"
+        elif key == "schemes" and isinstance(value, dict):
             value = "; ".join(
                 f"{name}: {len(s['types'])} types ({', '.join(s['types'])})"
                 if isinstance(s, dict)
