@@ -32,7 +32,6 @@ Errors name the file and line (:class:`multinerd.corpus.DataError`).
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,9 +44,9 @@ from multinerd.readers import (
     conll_blocks,
     conll_columns,
     decode_json_line,
-    decode_lines,
     looks_like_conll,
     looks_like_jsonl,
+    read_text_lines,
 )
 from multinerd.schemes import SchemeError, detect, to_iob2
 from multinerd.tagger import Tagger, split_words
@@ -169,19 +168,7 @@ def _read_conll(path: Path, lines: list[str]) -> list[Document]:
 def read_input(path: str | Path, fmt: str = "auto") -> Input:
     """The documents of a file (``-`` reads standard input); see the module docstring for formats."""
     path = Path(path)
-    if str(path) == "-":
-        data = sys.stdin.buffer.read()
-    else:
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            raise DataError("input file not found", path) from None
-        except IsADirectoryError:
-            raise DataError("is a directory; expected an input file", path) from None
-    lines, bad = decode_lines(data)
-    if bad:
-        number = min(bad)
-        raise DataError(f"not UTF-8: {bad[number]}", path, number)
+    lines = read_text_lines(path, "an input file")
     kind, reason = input_format(path, fmt, lines)
     readers = {"text": _read_text, "jsonl": _read_jsonl, "conll": _read_conll}
     return Input(readers[kind](path, lines), kind, reason)

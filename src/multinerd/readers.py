@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import codecs
 import json
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,28 @@ def decode_lines(data: bytes) -> tuple[list[str], dict[int, str]]:
     if lines and lines[-1] == "":
         lines.pop()
     return lines, bad
+
+
+def read_text_lines(path: Path, what: str) -> list[str]:
+    """The lines of a UTF-8 text file (``-`` is standard input) that a command was given.
+
+    ``what`` names the file expected (``"an input file"``), for the one-line errors when the
+    path is missing, a directory, or holds bytes that are not UTF-8 (naming the first such line).
+    """
+    if str(path) == "-":
+        data = sys.stdin.buffer.read()
+    else:
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise DataError("file not found", path) from None
+        except IsADirectoryError:
+            raise DataError(f"is a directory; expected {what}", path) from None
+    lines, bad = decode_lines(data)
+    if bad:
+        number = min(bad)
+        raise DataError(f"not UTF-8: {bad[number]}", path, number)
+    return lines
 
 
 def _decode_by_line(data: bytes) -> tuple[list[str], dict[int, str]]:

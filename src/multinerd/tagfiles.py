@@ -30,7 +30,7 @@ from multinerd.readers import (
     conll_blocks,
     conll_columns,
     decode_json_line,
-    decode_lines,
+    read_text_lines,
 )
 from multinerd.schemes import SchemeError, detect, to_iob2
 
@@ -108,16 +108,7 @@ def _read_jsonl(path: Path, lines: list[str]) -> TaggedFile:
 def read_tagged_file(path: str | Path) -> TaggedFile:
     """Words, gold and predicted tags of a CoNLL ``token … gold pred`` file or a ``predictions.jsonl``."""
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise DataError("file not found", path) from None
-    except IsADirectoryError:
-        raise DataError("is a directory; expected a file of gold and predicted tags", path) from None
-    lines, bad = decode_lines(data)
-    if bad:
-        number = min(bad)
-        raise DataError(f"not UTF-8: {bad[number]}", path, number)
+    lines = read_text_lines(path, "a file of gold and predicted tags")
     is_jsonl = next((line for line in lines if line.strip()), "").lstrip().startswith("{")
     result = (_read_jsonl if is_jsonl else _read_conll)(path, lines)
     if not result.words:
