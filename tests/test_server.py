@@ -65,7 +65,7 @@ def test_predict_tokens_uses_word_indices(client: TestClient) -> None:
 
 
 def test_health_and_models(client: TestClient) -> None:
-    assert client.get("/health").json() == {"status": "ok", "models": ["A", "B"]}
+    assert client.get("/health").json() == {"status": "ok", "models": ["A", "B"], "auth": False}
     models = client.get("/models").json()["models"]
     assert [(m["name"], m["types"], m["default"]) for m in models] == [
         ("A", ["PER", "LOC", "ORG"], True), ("B", ["PER", "LOC"], False)]

@@ -520,6 +520,11 @@ def _quiet_libraries() -> None:
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     # Hides per-load bars ("Loading weights"); training and tagging draw their own (multinerd.progress).
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    if "transformers" in sys.modules:  # already imported (main called from Python): tell it directly
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()
+        transformers_logging.set_verbosity_error()
     for message, module in NOISE_WARNINGS:
         warnings.filterwarnings("ignore", message=message, module=module)
 

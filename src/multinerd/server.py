@@ -49,7 +49,7 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from pathlib import Path
@@ -87,14 +87,14 @@ def _http_error(status: int, message: str) -> HTTPException:
     return HTTPException(status_code=status, detail=message)
 
 
-async def _discard_rest(request: Request, already: int) -> None:
+async def _discard_rest(request: Request, stream: AsyncIterator[bytes], already: int) -> None:
     """Read and drop what is left of a refused body, up to :data:`DRAIN_BYTES` in all.
 
     A client that asked ``Expect: 100-continue`` has not sent its body, and is not made to."""
     if "100-continue" in request.headers.get("expect", "").lower():
         return
     size = already
-    async for chunk in request.stream():
+    async for chunk in stream:
         size += len(chunk)
         if size > DRAIN_BYTES:
             return  # past this the connection is closed on the client: bounded work for any body
@@ -103,15 +103,16 @@ async def _discard_rest(request: Request, already: int) -> None:
 async def _read_body(request: Request, limit: int) -> bytes:
     """The request body, refused with 413 as soon as it is known to exceed ``limit`` bytes;
     no more than ``limit`` bytes are ever kept."""
+    stream = request.stream()
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
-        await _discard_rest(request, 0)
+        await _discard_rest(request, stream, 0)
         raise _http_error(413, f"request body of {int(declared)} bytes exceeds the limit of {limit} bytes")
     chunks, size = [], 0
-    async for chunk in request.stream():
+    async for chunk in stream:
         size += len(chunk)
         if size > limit:
-            await _discard_rest(request, size)
+            await _discard_rest(request, stream, size)
             raise _http_error(413, f"request body exceeds the limit of {limit} bytes")
         chunks.append(chunk)
     return b"".join(chunks)

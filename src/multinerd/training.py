@@ -334,6 +334,16 @@ def _last_checkpoint(checkpoint_dir: Path) -> str | None:
     return get_last_checkpoint(str(checkpoint_dir)) if checkpoint_dir.is_dir() else None
 
 
+def resume_point(system: str, checkpoint_dir: Path) -> str | None:
+    """The checkpoint ``--resume`` continues from, said out loud; None (with a warning) if there is none."""
+    found = _last_checkpoint(checkpoint_dir)
+    if found is None:
+        logger.warning("--resume: no checkpoint under %s; %s starts from the beginning", checkpoint_dir, system)
+    else:
+        progress.say(f"{system}: resuming from checkpoint {found}")
+    return found
+
+
 def is_main_process() -> bool:
     """True outside distributed runs and on global rank 0 under torchrun or accelerate."""
     return int(os.environ.get("RANK", "0")) == 0
@@ -376,11 +386,7 @@ def train_system(
     work_dir = output / ".work" / system
     checkpoint_dir = work_dir / CHECKPOINTS
     final_dir = output / system
-    resume_from = _last_checkpoint(checkpoint_dir) if resume else None
-    if resume and resume_from is None:
-        logger.warning("--resume: no checkpoint under %s; starting from the beginning", checkpoint_dir)
-    elif resume_from is not None:
-        progress.say(f"{system}: resuming from {resume_from}")
+    resume_from = resume_point(system, checkpoint_dir) if resume else None
     if not resume_from and is_main_process() and work_dir.exists():
         shutil.rmtree(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
