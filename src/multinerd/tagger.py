@@ -410,6 +410,13 @@ class Tagger:
             output.append(entities)
         return output
 
+    def __call__(self, text: str | Sequence[str]) -> list[dict[str, Any]] | list[list[dict[str, Any]]]:
+        """``tagger("Ada Lovelace lived in London.")``: the entities of one raw text (a list of
+        texts gives one list per text), as :meth:`predict_text` finds them."""
+        if isinstance(text, str):
+            return self.predict_text([text])[0]
+        return self.predict_text(list(text))
+
 
 def decode_entities(tags: Sequence[str], scores: Sequence[float]) -> list[tuple[str, int, int, float]]:
     """``(type, start, end, score)`` per entity, read leniently: an I-X that cannot continue starts one.
