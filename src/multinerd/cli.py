@@ -545,6 +545,8 @@ class _StderrHandler(logging.StreamHandler):
         pass
 
     def format(self, record: logging.LogRecord) -> str:
+        if record.levelno == logging.INFO:  # news, not a problem: no prefix
+            return record.getMessage()
         record.levelname_lower = record.levelname.lower()
         return super().format(record)
 
