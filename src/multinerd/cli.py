@@ -229,6 +229,23 @@ def _add_config_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_runtime_options(parser: argparse.ArgumentParser) -> None:
+    """How a saved model runs: shared by ``predict`` and ``serve``."""
+    parser.add_argument(
+        "--backend",
+        choices=["torch", "onnx", "onnx-int8"],
+        default="torch",
+        help="how to run the model; onnx needs an export directory (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=32,
+        metavar="N",
+        help="windows per model call (default: %(default)s)",
+    )
+
+
 def _verbosity_options(default: Any) -> argparse.ArgumentParser:
     """``-v`` and ``-q``, accepted before or after the subcommand.
 
@@ -363,19 +380,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="jsonl",
         help="output format (default: %(default)s)",
     )
-    predict.add_argument(
-        "--backend",
-        choices=["torch", "onnx", "onnx-int8"],
-        default="torch",
-        help="how to run the model; onnx needs an export directory (default: %(default)s)",
-    )
-    predict.add_argument(
-        "--batch-size",
-        type=int,
-        default=32,
-        metavar="N",
-        help="windows per model call (default: %(default)s)",
-    )
+    _add_runtime_options(predict)
     predict.set_defaults(handler=cmd_predict)
 
     export = command("export", "ONNX (and int8) export with a parity report")
@@ -418,19 +423,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="address to bind; other than loopback needs --api-key or --no-auth (default: %(default)s)",
     )
     serve.add_argument("--port", type=int, default=8000, help="TCP port (default: %(default)s)")
-    serve.add_argument(
-        "--backend",
-        choices=["torch", "onnx", "onnx-int8"],
-        default="torch",
-        help="how to run the models (default: %(default)s)",
-    )
-    serve.add_argument(
-        "--batch-size",
-        type=int,
-        default=32,
-        metavar="N",
-        help="windows per model call (default: %(default)s)",
-    )
+    _add_runtime_options(serve)
     serve.add_argument(
         "--api-key",
         metavar="KEY",
