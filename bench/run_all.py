@@ -547,6 +547,11 @@ def _batching_section(batching: dict[str, Any] | None) -> list[str]:
         *_table(["setting", "serve options", "clients", "requests", "requests/s", "p50 ms", "p99 ms",
                  "good failed", "bad not 4xx"], rows),
         f"Requests/s at 50 clients over 1 client: {scaling} (target: at least 2x, p99 at most 1 s).",
+        ""
+        if max(batching["machine"]["load_average"][0], batching["machine"]["load_average_after"][0])
+        <= batching["machine"]["cpu_count"]
+        else "The machine was shared with other work during the run (load average above its core count): "
+        "absolute rates and latencies are far from a quiet machine's; compare the rows with each other.",
         "",
     ]
 
