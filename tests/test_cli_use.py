@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
 import pytest
 
 from conftest import save_tiny_model
-from multinerd import server
 from multinerd.cli import EXIT_USAGE, main
 from test_export import conll_source
 
@@ -35,14 +35,60 @@ def test_predict_text_arguments_print_one_json_object_per_document(model: Path, 
 def test_predict_files_to_tsv_output_file(model: Path, tmp_path: Path, capsys) -> None:
     (tmp_path / "in.txt").write_text(f"{TEXT}\nRome\n", encoding="utf-8")
     (tmp_path / "in.jsonl").write_text(json.dumps({"tokens": ["Angela", "Merkel"]}) + "\n", encoding="utf-8")
+    inputs = ["-i", str(tmp_path / "in.txt"), "-i", str(tmp_path / "in.jsonl")]
+    assert main(["predict", "-m", str(model), *inputs]) == 0
+    expected = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    n_entities = sum(len(record["entities"]) for record in expected)
+    assert n_entities > 0  # the tiny model is biased to find entities: the rows below are not vacuous
     output = tmp_path / "out.tsv"
-    argv = ["predict", "-m", str(model), "-i", str(tmp_path / "in.txt"), "-i", str(tmp_path / "in.jsonl"),
-            "--format", "tsv", "--output", str(output)]
-    assert main(argv) == 0
+    assert main(["predict", "-m", str(model), *inputs, "--format", "tsv", "--output", str(output)]) == 0
+    assert capsys.readouterr().out.strip() == f"3 documents, {n_entities} entities: written to {output}"
     rows = [line.split("\t") for line in output.read_text(encoding="utf-8").splitlines()]
-    assert rows[0][0] == "doc"
-    assert {row[0] for row in rows[1:]} <= {"0", "1", "2"}
-    assert "3 documents" in capsys.readouterr().out
+    assert rows[0] == ["doc", "start", "end", "type", "text", "score"]
+    # One row per entity, in document order, each the entity the JSONL output gives.
+    assert [row[:5] for row in rows[1:]] == [
+        [str(doc), str(e["start"]), str(e["end"]), e["type"], e["text"]]
+        for doc, record in enumerate(expected)
+        for e in record["entities"]
+    ]
+    for row in rows[1:]:
+        if row[0] in ("0", "1"):  # raw text: offsets are characters of the input line
+            assert [TEXT, "Rome"][int(row[0])][int(row[1]) : int(row[2])] == row[4]
+
+
+def test_predict_reads_standard_input(model: Path, monkeypatch, capsys) -> None:
+    for argv in (["predict", "-m", str(model)], ["predict", "-m", str(model), "--input", "-"]):
+        monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(f"{TEXT}\nRome\n".encode())))
+        assert main(argv) == 0
+        records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+        assert [record["text"] for record in records] == [TEXT, "Rome"]
+
+
+def test_predict_with_nothing_on_a_terminal_says_how_to_give_input(model: Path, monkeypatch, capsys) -> None:
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setattr("sys.stdin", Terminal())
+    assert main(["predict", "-m", str(model)]) == EXIT_USAGE
+    assert "nothing to tag: give TEXT arguments, --input FILE, or pipe text" in capsys.readouterr().err
+
+
+def test_predict_empty_file_and_unwritable_output_are_one_line_errors(model: Path, tmp_path: Path, capsys):
+    empty = tmp_path / "empty.txt"
+    empty.write_text("", encoding="utf-8")
+    assert main(["predict", "-m", str(model), "-i", str(empty)]) == EXIT_USAGE
+    assert capsys.readouterr().err.strip() == f"multinerd predict: error: {empty} is empty: no documents to tag"
+    target = tmp_path / "no" / "such" / "dir" / "out.jsonl"
+    assert main(["predict", "-m", str(model), TEXT, "--output", str(target)]) == EXIT_USAGE
+    err = capsys.readouterr().err.strip()
+    assert err == f"multinerd predict: error: {target}: No such file or directory"
+
+
+def test_predict_quiet_prints_results_only(model: Path, capsys) -> None:
+    assert main(["predict", "-m", str(model), "-q", TEXT]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["text"] == TEXT and captured.err == ""
 
 
 def test_predict_conll_in_and_out(model: Path, tmp_path: Path, capsys) -> None:
@@ -54,8 +100,6 @@ def test_predict_conll_in_and_out(model: Path, tmp_path: Path, capsys) -> None:
 
 
 def test_predict_errors_are_one_line(model: Path, tmp_path: Path, capsys) -> None:
-    assert main(["predict", "-m", str(model)]) == EXIT_USAGE
-    assert "nothing to tag" in capsys.readouterr().err
     (tmp_path / "bad.jsonl").write_text('{"text": "ok"}\n{"txt": "typo"}\n', encoding="utf-8")
     assert main(["predict", "-m", str(model), "-i", str(tmp_path / "bad.jsonl")]) == EXIT_USAGE
     assert "bad.jsonl:2:" in capsys.readouterr().err
@@ -101,18 +145,62 @@ def test_export_refusal_exits_non_zero_and_keeps_files(model: Path, tmp_path: Pa
     assert (output / "model.onnx").exists() and "FAILED" in (output / "parity.md").read_text(encoding="utf-8")
 
 
-def test_serve_loads_named_models_and_binds_localhost(model: Path, monkeypatch) -> None:
-    calls = {}
+@pytest.fixture
+def fake_uvicorn(monkeypatch) -> dict:
+    """Replaces ``uvicorn.run`` with a recorder, so ``serve`` returns with the app it would serve."""
+    calls: dict = {}
 
-    def fake_run(app, host, port):
+    def fake_run(app, host, port, **kwargs):
         calls.update(app=app, host=host, port=port)
 
     monkeypatch.setattr("uvicorn.run", fake_run)
-    assert main(["serve", "--model", str(model), "--model", f"B={model}", "--port", "8123"]) == 0
-    assert (calls["host"], calls["port"]) == ("127.0.0.1", 8123)
+    return calls
+
+
+def test_serve_loads_named_models_and_binds_localhost(model: Path, tmp_path: Path, fake_uvicorn: dict) -> None:
+    other = save_tiny_model(tmp_path / "B", labels=("O", "B-LOC", "I-LOC"), seed=1)
+    assert main(["serve", "--model", str(model), "--model", f"second={other}", "--port", "8123"]) == 0
+    assert (fake_uvicorn["host"], fake_uvicorn["port"]) == ("127.0.0.1", 8123)
     from fastapi.testclient import TestClient
 
-    client = TestClient(calls["app"])
-    assert client.get("/health").json()["models"] == ["A", "B"]
-    assert client.post("/predict", json={"text": TEXT, "model": "B"}).json()["model"] == "B"
-    assert server.STATIC_DIR.joinpath("index.html").exists()
+    client = TestClient(fake_uvicorn["app"])
+    assert client.get("/health").json()["models"] == ["A", "second"]  # A by its directory name
+    models = {m["name"]: m for m in client.get("/models").json()["models"]}
+    # Each name serves the model loaded from its own directory.
+    assert models["A"]["labels"] == ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"] and models["A"]["default"]
+    assert models["second"]["labels"] == ["O", "B-LOC", "I-LOC"] and models["second"]["types"] == ["LOC"]
+    answer = client.post("/predict", json={"text": TEXT, "model": "second"}).json()
+    assert answer["model"] == "second" and {e["type"] for e in answer["entities"]} <= {"LOC"}
+    by_cli = [json.loads(line) for line in _predict_lines(other, TEXT)]
+    assert answer["entities"] == by_cli[0]["entities"]  # the same model, the same prediction path
+
+
+def _predict_lines(model: Path, text: str) -> list[str]:
+    import contextlib
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["predict", "-m", str(model), "-q", text]) == 0
+    return out.getvalue().splitlines()
+
+
+def test_serve_beyond_loopback_needs_a_key_or_no_auth(model: Path, fake_uvicorn: dict, monkeypatch, capsys):
+    monkeypatch.delenv("MULTINERD_API_KEY", raising=False)
+    assert main(["serve", "--model", str(model), "--host", "0.0.0.0", "--port", "8124"]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "--host 0.0.0.0" in err and "--api-key" in err and "--no-auth" in err
+    assert fake_uvicorn == {}  # refused before anything was loaded or bound
+    assert main(["serve", "--model", str(model), "--host", "0.0.0.0", "--port", "8124", "--no-auth"]) == 0
+    assert fake_uvicorn["host"] == "0.0.0.0"
+
+
+def test_serve_api_key_from_option_or_environment(model: Path, fake_uvicorn: dict, monkeypatch) -> None:
+    from fastapi.testclient import TestClient
+
+    for argv, env in ((["--api-key", "k1"], None), ([], "k1")):
+        if env:
+            monkeypatch.setenv("MULTINERD_API_KEY", env)
+        assert main(["serve", "--model", str(model), "--host", "0.0.0.0", "--port", "8125", *argv]) == 0
+        client = TestClient(fake_uvicorn["app"])
+        assert client.post("/predict", json={"text": TEXT}).status_code == 401
+        assert client.post("/predict", json={"text": TEXT}, headers={"Authorization": "Bearer k1"}).status_code == 200

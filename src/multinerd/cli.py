@@ -1,22 +1,40 @@
 """The ``multinerd`` command: parse arguments, call one library function, print.
 
 Library errors carry the file, line or setting at fault; here they become a one-line
-message on stderr and exit status 2, never a traceback.
+message on stderr and exit status 2, never a traceback. Results go to standard output;
+progress, stages and warnings to standard error (``--quiet`` keeps only errors there).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
+from multinerd import __version__, progress
 from multinerd.config import Config, ConfigError, load_config
 
 #: Exit status for bad input (data, settings, model names): the user can fix it.
 EXIT_USAGE = 2
+#: What ``multinerd --help`` says first: written for users, with the commands most of them need.
+DESCRIPTION = """\
+Train named-entity taggers (MultiNERD systems A and B, or any IOB2 data), score them
+honestly, and use them: tag text, export to ONNX, serve an HTTP API with a demo page.
+
+The commands most people need:
+  multinerd run --config configs/quickstart.yaml              train A and B, score, write the report
+  multinerd predict --model runs/quickstart/A "Ada Lovelace lived in London."
+  multinerd serve --model runs/quickstart/A --model runs/quickstart/B    API and demo page
+
+Every command takes -v (library logs) or -q (only errors and the final summary), anywhere
+on the line; `multinerd COMMAND --help` lists its options and their defaults."""
+#: Environment variable holding the API key for ``serve`` (so it stays out of ``ps`` and shell history).
+API_KEY_ENV = "MULTINERD_API_KEY"
 
 
 def _config(args: argparse.Namespace) -> Config:
@@ -124,27 +142,48 @@ def cmd_data_stats(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_predict(args: argparse.Namespace) -> int:
+def _predict_inputs(args: argparse.Namespace) -> list[Any]:
+    """The documents to tag: TEXT arguments, then each ``--input`` file; standard input when
+    neither is given and it is not a terminal (``echo TEXT | multinerd predict ...``)."""
     from multinerd.corpus import DataError
-    from multinerd.documents import documents_from_texts, read_input, write_predictions
+    from multinerd.documents import documents_from_texts, read_input
+
+    inputs = list(args.input or [])
+    if not args.text and not inputs:
+        if sys.stdin is None or sys.stdin.isatty():
+            raise DataError(
+                "nothing to tag: give TEXT arguments, --input FILE, or pipe text to standard input"
+            )
+        inputs = ["-"]
+    documents = documents_from_texts(args.text)
+    for path in inputs:
+        read = read_input(path, args.input_format)
+        where = "standard input" if path == "-" else path
+        if not read.documents:
+            raise DataError(f"{where} is empty: no documents to tag")
+        if not progress.is_quiet():
+            found = f"{len(read.documents)} documents"
+            print(f"{where}: read as {read.format} (by {read.reason}), {found}", file=sys.stderr)
+        documents += read.documents
+    return documents
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from multinerd.documents import write_predictions
     from multinerd.export import load_tagger
 
-    documents = documents_from_texts(args.text)
-    for path in args.input or []:
-        read = read_input(path, args.input_format)
-        found = f"{len(read.documents)} documents"
-        print(f"{path}: read as {read.format} (by {read.reason}), {found}", file=sys.stderr)
-        documents += read.documents
-    if not documents:
-        raise DataError("nothing to tag: give TEXT arguments or --input FILE")
-    tagger = load_tagger(args.model, backend=args.backend, batch_size=args.batch_size)
+    documents = _predict_inputs(args)
+    # Opened before the model loads, so an unwritable path fails at once (one line, see main).
+    with (
+        open(args.output, "w", encoding="utf-8") if args.output else contextlib.nullcontext(sys.stdout) as out
+    ):
+        tagger = load_tagger(args.model, backend=args.backend, batch_size=args.batch_size)
+        n_entities = write_predictions(tagger, documents, out, args.format)
+    summary = f"{len(documents)} documents, {n_entities} entities"
     if args.output:
-        with open(args.output, "w", encoding="utf-8") as out:
-            n_entities = write_predictions(tagger, documents, out, args.format)
-        print(f"{len(documents)} documents, {n_entities} entities: written to {args.output}")
-    else:
-        n_entities = write_predictions(tagger, documents, sys.stdout, args.format)
-        print(f"{len(documents)} documents, {n_entities} entities", file=sys.stderr)
+        print(f"{summary}: written to {args.output}")
+    elif not progress.is_quiet():
+        print(summary, file=sys.stderr)
     return 0
 
 
@@ -180,6 +219,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    import os
+
     from multinerd.server import serve
 
     serve(
@@ -187,89 +228,176 @@ def cmd_serve(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         backend=args.backend,
+        batch_size=args.batch_size,
+        api_key=args.api_key or os.environ.get(API_KEY_ENV) or None,
+        no_auth=args.no_auth,
         max_body_bytes=args.max_body_bytes,
         max_text_chars=args.max_text_chars,
+        max_documents=args.max_documents,
+        batch_wait_ms=args.batch_wait_ms,
+        max_batch_documents=args.max_batch_documents,
     )
     return 0
 
 
 def _add_config_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", "-c", help="YAML configuration file (defaults apply without one)")
+    parser.add_argument(
+        "--config", "-c", metavar="FILE", help="YAML settings file (default: none; built-in defaults apply)"
+    )
     parser.add_argument(
         "--set",
         action="append",
         metavar="KEY=VALUE",
-        help="override a setting, e.g. --set train.epochs=2 (repeatable)",
+        help="override one setting, e.g. --set train.epochs=2; repeatable (default: none)",
     )
+
+
+def _add_runtime_options(parser: argparse.ArgumentParser) -> None:
+    """How a saved model runs: shared by ``predict`` and ``serve``."""
+    parser.add_argument(
+        "--backend",
+        choices=["torch", "onnx", "onnx-int8"],
+        default="torch",
+        help="how to run the model; onnx needs an export directory (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=32,
+        metavar="N",
+        help="windows per model call (default: %(default)s)",
+    )
+
+
+def _verbosity_options(default: Any) -> argparse.ArgumentParser:
+    """``-v`` and ``-q``, accepted before or after the subcommand.
+
+    Subcommands get them with a suppressed default, so an unset flag there does not
+    overwrite one given before the subcommand.
+    """
+    parent = argparse.ArgumentParser(add_help=False)
+    group = parent.add_mutually_exclusive_group()
+    group.add_argument(
+        "--verbose", "-v", action="store_true", default=default, help="also show library logs (default: off)"
+    )
+    group.add_argument(
+        "--quiet",
+        "-q",
+        action="store_true",
+        default=default,
+        help="only errors and the final summary; no progress (default: off)",
+    )
+    return parent
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="multinerd", description=__doc__.splitlines()[0])
-    parser.add_argument("--verbose", "-v", action="store_true", help="show library logs")
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(
+        prog="multinerd",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[_verbosity_options(False)],
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    common = [_verbosity_options(argparse.SUPPRESS)]
 
-    run = commands.add_parser("run", help="train A and B, score both on test, compare, write the report")
+    def command(name: str, help_text: str, parent: Any = commands) -> argparse.ArgumentParser:
+        return parent.add_parser(
+            name, help=help_text, description=help_text[:1].upper() + help_text[1:] + ".", parents=common
+        )
+
+    run = command("run", "train A and B, score both on test, compare, write the report")
     _add_config_options(run)
-    run.add_argument("--output", "-o", help="output directory (default: the config's output)")
-    run.add_argument("--seeds", help="comma-separated seeds: one run each, mean and spread reported")
+    run.add_argument("--output", "-o", metavar="DIR", help="output directory (default: the config's output)")
     run.add_argument(
-        "--resume", action="store_true", help="continue interrupted training from its last checkpoint"
+        "--seeds",
+        metavar="S1,S2,...",
+        help="comma-separated seeds: one run each, mean and spread reported (default: the config's seed)",
+    )
+    run.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue interrupted training from its last checkpoint (default: start afresh)",
     )
     run.set_defaults(handler=cmd_run)
 
-    train = commands.add_parser("train", help="train one system")
+    train = command("train", "train one system")
     _add_config_options(train)
-    train.add_argument("--system", choices=["A", "B"], required=True)
-    train.add_argument("--output", "-o")
-    train.add_argument("--resume", action="store_true")
+    train.add_argument(
+        "--system",
+        choices=["A", "B"],
+        required=True,
+        help="A: all the data's types; B: the types in data.b_types (required)",
+    )
+    train.add_argument(
+        "--output", "-o", metavar="DIR", help="the model goes to DIR/SYSTEM (default: the config's output)"
+    )
+    train.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from the last checkpoint under DIR/.work/SYSTEM (default: start afresh)",
+    )
     train.set_defaults(handler=cmd_train)
 
-    evaluate = commands.add_parser("evaluate", help="score a saved model on any source and split")
+    evaluate = command("evaluate", "score a saved model on any source and split")
     _add_config_options(evaluate)
-    evaluate.add_argument("--model", "-m", required=True, help="model directory")
-    evaluate.add_argument("--data", help="data source (sample, hub, jsonl:DIR, tsv:DIR, conll:DIR)")
-    evaluate.add_argument("--split", default="test")
+    evaluate.add_argument("--model", "-m", required=True, metavar="DIR", help="model directory (required)")
+    evaluate.add_argument(
+        "--data",
+        metavar="SOURCE",
+        help="data source: sample, hub, hub:OWNER/NAME, disk:DIR, jsonl:DIR, tsv:DIR, conll:DIR or "
+        "conll:FILE (default: the config's)",
+    )
+    evaluate.add_argument("--split", default="test", help="split to score (default: %(default)s)")
     evaluate.add_argument(
         "--scheme",
+        metavar="SCHEME",
         help="score in this scheme: the model's own, B (B's types, for an A model) or a comma-separated "
-        "subset of its types such as PER,LOC (default: %(default)s, the model's own)",
+        "subset of its types such as PER,LOC (default: the model's own)",
     )
     evaluate.add_argument(
         "--restrict-to-model-types",
         action="store_true",
         help="leave out gold entities of types the model does not know, and say so "
-        "(default: %(default)s: they count as missed)",
+        "(default: off: they count as missed)",
     )
-    evaluate.add_argument("--output", "-o", help="default: MODEL/eval-SPLIT")
+    evaluate.add_argument("--output", "-o", metavar="DIR", help="where to write (default: MODEL/eval-SPLIT)")
     evaluate.set_defaults(handler=cmd_evaluate)
 
-    score = commands.add_parser(
-        "score", help="score predictions made anywhere: CoNLL 'token … gold pred' or predictions.jsonl"
-    )
+    score = command("score", "score predictions made anywhere: CoNLL 'token … gold pred' or predictions.jsonl")
     _add_config_options(score)
     score.add_argument(
-        "file", metavar="FILE", help="CoNLL file with gold and predicted tag columns, or predictions.jsonl"
+        "file", metavar="FILE", help="CoNLL file with gold and predicted tag columns, or predictions.jsonl (required)"
     )
     score.add_argument(
-        "--output", "-o", help="directory for metrics.json and report.md (default: FILE.scores)"
+        "--output", "-o", metavar="DIR", help="directory for metrics.json and report.md (default: FILE.scores)"
     )
     score.set_defaults(handler=cmd_score)
 
-    data = commands.add_parser("data", help="data tools")
-    data_commands = data.add_subparsers(dest="data_command", required=True)
-    stats = data_commands.add_parser(
-        "stats", help="sizes, types, languages, duplicates, split overlap, problems"
-    )
+    data = commands.add_parser("data", help="data tools (data stats)", description="Data tools.")
+    data_commands = data.add_subparsers(dest="data_command", required=True, metavar="COMMAND")
+    stats = command("stats", "sizes, types, languages, duplicates, split overlap, problems", data_commands)
     _add_config_options(stats)
-    stats.add_argument("--data", help="data source (default: the config's, else sample)")
-    stats.add_argument("--model", help="also count sub-tokens with this model's tokenizer")
-    stats.add_argument("--json", action="store_true", help="print one JSON object")
+    stats.add_argument("--data", metavar="SOURCE", help="data source (default: the config's, else sample)")
+    stats.add_argument(
+        "--model", metavar="DIR", help="also count sub-tokens with this model's tokenizer (default: none)"
+    )
+    stats.add_argument("--json", action="store_true", help="print one JSON object (default: a table)")
     stats.set_defaults(handler=cmd_data_stats)
 
-    predict = commands.add_parser("predict", help="tag raw text or pre-split words; entities with offsets")
-    predict.add_argument("text", nargs="*", metavar="TEXT", help="raw text documents to tag")
+    predict = command("predict", "tag raw text or pre-split words; entities with offsets")
     predict.add_argument(
-        "--model", "-m", required=True, help="model directory (an export directory for onnx)"
+        "text",
+        nargs="*",
+        metavar="TEXT",
+        help="raw text documents to tag (default: --input, else standard input)",
+    )
+    predict.add_argument(
+        "--model",
+        "-m",
+        required=True,
+        metavar="DIR",
+        help="model directory, or an export directory for onnx (required)",
     )
     predict.add_argument(
         "--input",
@@ -277,46 +405,111 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         metavar="FILE",
         help="file of documents: plain text (one per line), .jsonl (text or tokens) "
-        "or .conll; - reads stdin (repeatable)",
+        "or .conll; - reads standard input; repeatable (default: none)",
     )
     predict.add_argument(
         "--input-format",
         choices=["auto", "text", "jsonl", "conll"],
         default="auto",
-        help="how to read --input (default: %(default)s: by suffix .jsonl/.conll/.iob2/.bio, else by "
-        "content: token-and-tag lines are CoNLL, JSON objects a line are JSONL, else plain text)",
+        help="how to read --input: auto goes by suffix (.jsonl, .conll, .iob2, .bio), else by content: "
+        "token-and-tag lines are CoNLL, a JSON object a line is JSONL, else plain text (default: %(default)s)",
     )
-    predict.add_argument("--output", "-o", help="output file (default: standard output)")
-    predict.add_argument("--format", "-f", choices=["jsonl", "tsv", "conll"], default="jsonl")
-    predict.add_argument("--backend", choices=["torch", "onnx", "onnx-int8"], default="torch")
-    predict.add_argument("--batch-size", type=int, default=32)
+    predict.add_argument("--output", "-o", metavar="FILE", help="output file (default: standard output)")
+    predict.add_argument(
+        "--format",
+        "-f",
+        choices=["jsonl", "tsv", "conll"],
+        default="jsonl",
+        help="output format (default: %(default)s)",
+    )
+    _add_runtime_options(predict)
     predict.set_defaults(handler=cmd_predict)
 
-    export = commands.add_parser("export", help="ONNX (and int8) export with a parity report")
-    export.add_argument("--model", "-m", required=True, help="model directory")
-    export.add_argument("--output", "-o", required=True, help="export directory")
+    export = command("export", "ONNX (and int8) export with a parity report")
+    export.add_argument("--model", "-m", required=True, metavar="DIR", help="model directory (required)")
+    export.add_argument("--output", "-o", required=True, metavar="DIR", help="export directory (required)")
     export.add_argument(
-        "--int8", action="store_true", help="also write model_int8.onnx (dynamic quantisation)"
+        "--int8",
+        action="store_true",
+        help="also write model_int8.onnx, dynamic int8 quantisation (default: off)",
     )
-    export.add_argument("--data", default="sample", help="data source for the parity check (default: sample)")
-    export.add_argument("--split", default="validation", help="split for the parity check")
-    export.add_argument("--max-sentences", type=int, help="check parity on the first N sentences only")
+    export.add_argument(
+        "--data",
+        default="sample",
+        metavar="SOURCE",
+        help="data source for the parity check (default: %(default)s)",
+    )
+    export.add_argument(
+        "--split", default="validation", help="split for the parity check (default: %(default)s)"
+    )
+    export.add_argument(
+        "--max-sentences",
+        type=int,
+        metavar="N",
+        help="check parity on the first N sentences only (default: all)",
+    )
     export.set_defaults(handler=cmd_export)
 
-    serve = commands.add_parser("serve", help="HTTP API and demo page")
+    serve = command("serve", "HTTP API and demo page")
     serve.add_argument(
         "--model",
         "-m",
         action="append",
         required=True,
         metavar="DIR|NAME=DIR",
-        help="model directory, named by its directory name (repeatable: A and B side by side)",
+        help="model directory, named by its directory name; repeatable: A and B side by side (required)",
     )
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--backend", choices=["torch", "onnx", "onnx-int8"], default="torch")
-    serve.add_argument("--max-body-bytes", type=int, default=1_000_000)
-    serve.add_argument("--max-text-chars", type=int, default=100_000)
+    serve.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to bind; other than loopback needs --api-key or --no-auth (default: %(default)s)",
+    )
+    serve.add_argument("--port", type=int, default=8000, help="TCP port (default: %(default)s)")
+    _add_runtime_options(serve)
+    serve.add_argument(
+        "--api-key",
+        metavar="KEY",
+        help=f"require 'Authorization: Bearer KEY' on /predict and /models "
+        f"(default: ${API_KEY_ENV}, else none)",
+    )
+    serve.add_argument(
+        "--no-auth", action="store_true", help="allow a non-loopback --host without an API key (default: off)"
+    )
+    serve.add_argument(
+        "--max-body-bytes",
+        type=int,
+        default=1_000_000,
+        metavar="N",
+        help="largest request body; larger ones get 413 (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--max-text-chars",
+        type=int,
+        default=100_000,
+        metavar="N",
+        help="longest document in characters; longer ones get 413 (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--max-documents",
+        type=int,
+        default=256,
+        metavar="N",
+        help="most documents in one request; more get 413 (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--batch-wait-ms",
+        type=float,
+        default=5.0,
+        metavar="MS",
+        help="how long a request waits for others to share its model call (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--max-batch-documents",
+        type=int,
+        default=64,
+        metavar="N",
+        help="most documents tagged in one shared model call (default: %(default)s)",
+    )
     serve.set_defaults(handler=cmd_serve)
     return parser
 
@@ -346,30 +539,80 @@ def _known_errors() -> tuple[type[BaseException], ...]:
     )
 
 
+#: Warnings known to be noise for a user of the command line: (message regex, module regex).
+#: Only these are hidden; any other warning is shown, so a real problem is never silenced.
+NOISE_WARNINGS = (
+    # torch's DataLoader asked to pin memory on a machine without a GPU: nothing to act on.
+    (r"'pin_memory' argument is set as true but no accelerator is found", r"torch\.utils\.data"),
+)
+
+
 def _quiet_libraries() -> None:
-    """Keep library chatter (weight-loading tables, advice) out of the output; progress bars stay."""
+    """Keep library chatter (weight-loading tables, advice, known-harmless warnings) out of the output."""
     import os
     import warnings
 
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    # Hides per-load bars ("Loading weights"); training and tagging bars use tqdm directly and stay.
+    # Hides per-load bars ("Loading weights"); training and tagging draw their own (multinerd.progress).
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    warnings.filterwarnings("ignore", category=UserWarning)
-    warnings.filterwarnings("ignore", category=FutureWarning)
+    if "transformers" in sys.modules:  # already imported (main called from Python): tell it directly
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()
+        transformers_logging.set_verbosity_error()
+    for message, module in NOISE_WARNINGS:
+        warnings.filterwarnings("ignore", message=message, module=module)
+
+
+class _StderrHandler(logging.StreamHandler):
+    """A log handler writing to whatever ``sys.stderr`` is when a record arrives (tests swap it)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setFormatter(logging.Formatter("%(levelname_lower)s: %(message)s"))
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+    def format(self, record: logging.LogRecord) -> str:
+        if record.levelno == logging.INFO:  # news, not a problem: no prefix
+            return record.getMessage()
+        record.levelname_lower = record.levelname.lower()
+        return super().format(record)
+
+
+def _configure_output(verbose: bool, quiet: bool) -> None:
+    """Log level and progress for this invocation: warnings by default, library logs with -v,
+    errors only with -q (which also turns progress bars and stage lines off)."""
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if isinstance(h, _StderrHandler)]:
+        root.removeHandler(handler)
+    root.addHandler(_StderrHandler())
+    root.setLevel(logging.ERROR if quiet else logging.INFO if verbose else logging.WARNING)
+    progress.set_quiet(quiet)
+    if not verbose:
+        _quiet_libraries()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s"
-    )
-    if not args.verbose:
-        _quiet_libraries()
+    _configure_output(args.verbose, args.quiet)
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
         return handler(args)
     except _known_errors() as err:
         print(f"multinerd {args.command}: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as err:
+        if err.filename is None:
+            raise
+        # A file or directory the command could not read or write: the user can fix the path.
+        print(f"multinerd {args.command}: error: {err.filename}: {err.strerror}", file=sys.stderr)
         return EXIT_USAGE
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from multinerd import modelcard, report, scoring
+from multinerd import modelcard, progress, report, scoring
 from multinerd.config import Config, ConfigError
 from multinerd.corpus import Corpus, Sentence, corpus_fingerprint, load_corpus
 from multinerd.labels import MULTINERD_TYPES, STRICT, TagScheme, entity_spans, split_tag
@@ -283,6 +283,9 @@ def run_once(config: Config, output: Path, *, resume: bool = False) -> dict[str,
     """
     corpus = load_data(config)
     schemes = system_schemes(corpus, config)
+    stages = len(schemes) + 3  # data, one per system, test, report
+    sizes = ", ".join(f"{len(sentences)} {split}" for split, sentences in corpus.splits.items())
+    progress.say(f"[1/{stages}] data {corpus.source}: {sizes} sentences")
     if "B" not in schemes:
         logger.warning("no B types for %s (set data.b_types): training system A alone", corpus.source)
     test = corpus.splits.get(config.eval.split)
@@ -291,9 +294,13 @@ def run_once(config: Config, output: Path, *, resume: bool = False) -> dict[str,
     output.mkdir(parents=True, exist_ok=True)
     # Every process trains; only the main one tests, after all training, so that no process
     # waits at a collective operation while another is busy scoring.
-    trained = {system: train_system(config, system, corpus, output, resume=resume) for system in schemes}
+    trained = {}
+    for stage, system in enumerate(schemes, start=2):
+        progress.say(f"[{stage}/{stages}] training {system}")
+        trained[system] = train_system(config, system, corpus, output, resume=resume)
     if not is_main_process():
         return {}
+    progress.say(f"[{stages - 1}/{stages}] scoring {', '.join(trained)} on {config.eval.split}")
     results: dict[str, Any] = {
         system: _test_system(config, result, corpus, test) for system, result in trained.items()
     }
@@ -323,6 +330,7 @@ def run_once(config: Config, output: Path, *, resume: bool = False) -> dict[str,
     }
     for system in schemes:
         del results[system]["pred"]
+    progress.say(f"[{stages}/{stages}] writing the report to {output}")
     report.write_report(output, results=results, run_info=run_info)
     return results | {"run": run_info}
 

@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from multinerd import progress
 from multinerd.features import Window, encode_dataset, merge_window_logits, prepare_tokenizer
 from multinerd.labels import DECODING_MODE, TagError, entity_spans, split_tag
 
@@ -370,8 +371,6 @@ class Tagger:
 
     def predict_proba(self, sentences: Sequence[Sequence[str]]) -> list[np.ndarray]:
         """Per-sentence label probabilities ``[n_words, n_labels]``, one row per word."""
-        from tqdm.auto import tqdm
-
         windows, stats = encode_dataset(sentences, None, self.tokenizer, self.max_length, self.stride)
         self.last_stats = stats.as_dict()
         scores: list[np.ndarray] = [np.zeros((0, len(self.labels)), dtype=np.float32)] * len(windows)
@@ -379,8 +378,8 @@ class Tagger:
         filled = [i for i, window in enumerate(windows) if window.n_words]
         order = sorted(filled, key=lambda i: len(windows[i].input_ids))
         batches = [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
-        hide = not self._show_progress(len(sentences))
-        for batch in tqdm(batches, desc=f"tagging ({self.name})", disable=hide):
+        show = self._show_progress(len(sentences))
+        for batch in progress.bar(f"{self.name} tagging", batches, show=show):
             input_ids, attention_mask = self._batch_arrays([windows[i] for i in batch])
             logits = self._forward(input_ids, attention_mask)
             if logits.shape[:2] != input_ids.shape or logits.shape[2] != len(self.labels):
@@ -437,6 +436,13 @@ class Tagger:
                                  "score": score})
             output.append(entities)
         return output
+
+    def __call__(self, text: str | Sequence[str]) -> list[dict[str, Any]] | list[list[dict[str, Any]]]:
+        """``tagger("Ada Lovelace lived in London.")``: the entities of one raw text (a list of
+        texts gives one list per text), as :meth:`predict_text` finds them."""
+        if isinstance(text, str):
+            return self.predict_text([text])[0]
+        return self.predict_text(list(text))
 
 
 def decode_entities(tags: Sequence[str], scores: Sequence[float]) -> list[tuple[str, int, int, float]]:

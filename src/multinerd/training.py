@@ -16,7 +16,7 @@ import os
 import shutil
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from transformers import (
     AutoModelForTokenClassification,
     DataCollatorForTokenClassification,
     EarlyStoppingCallback,
+    PrinterCallback,
     Trainer,
     TrainerCallback,
     TrainingArguments,
@@ -35,7 +36,7 @@ from transformers import (
 )
 from transformers.trainer_utils import get_last_checkpoint
 
-from multinerd import features, scoring
+from multinerd import features, progress, scoring
 from multinerd.config import Config, ConfigError
 from multinerd.corpus import Corpus, Sentence, corpus_fingerprint
 from multinerd.labels import SCHEME_B_TYPES, TagScheme
@@ -161,20 +162,94 @@ class TrainLogCallback(TrainerCallback):
     def __init__(self, path: Path):
         self.path = path
 
-    def on_evaluate(self, args, state, control, metrics=None, **kwargs):  # noqa: ANN001, ANN201
+    def on_evaluate(self, args, state, control, metrics=None, **kwargs):
         if not state.is_world_process_zero or metrics is None:
             return
-        train_losses = [entry["loss"] for entry in state.log_history if "loss" in entry]
-        line = {
-            "epoch": round(state.epoch or 0.0, 4),
-            "step": state.global_step,
-            "train_loss": train_losses[-1] if train_losses else None,
-            "eval_loss": metrics.get("eval_loss"),
-            "eval_f1": metrics.get("eval_f1"),
-            "time": round(time.time(), 3),
-        }
+        line = evaluation_record(state, metrics)
         with self.path.open("a", encoding="utf-8") as handle:
             handle.write(json.dumps(line) + "\n")
+
+
+def evaluation_record(state: Any, metrics: dict[str, float]) -> dict[str, Any]:
+    """One evaluation as ``train_log.jsonl`` keeps it: epoch, step, last training loss, validation scores."""
+    train_losses = [entry["loss"] for entry in state.log_history if "loss" in entry]
+    return {
+        "epoch": round(state.epoch or 0.0, 4),
+        "step": state.global_step,
+        "train_loss": train_losses[-1] if train_losses else None,
+        "eval_loss": metrics.get("eval_loss"),
+        "eval_f1": metrics.get("eval_f1"),
+        "time": round(time.time(), 3),
+    }
+
+
+def evaluation_line(system: str, record: dict[str, Any], max_steps: int, best: float | None) -> str:
+    """``A step 12/24 (epoch 1.00): train loss 0.4123, validation loss 0.3810, F1 0.5123 (best 0.5123)``."""
+    def figure(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.4f}"
+
+    best_text = f" (best {best:.4f})" if best is not None else ""
+    return (
+        f"{system} step {record['step']}/{max_steps} (epoch {record['epoch']:.2f}): "
+        f"train loss {figure(record['train_loss'])}, validation loss {figure(record['eval_loss'])}, "
+        f"F1 {figure(record['eval_f1'])}{best_text}"
+    )
+
+
+class TrainProgress(TrainerCallback):
+    """Labelled bars (``A train``, ``A validation``) with loss and validation F1, one line per evaluation.
+
+    It replaces the Trainer's own bars, which are unlabelled and print every log as a raw
+    dictionary. Off a terminal no bar is drawn (see :mod:`multinerd.progress`): only the
+    evaluation lines, so a log file reads in one screen. Main process only.
+    """
+
+    def __init__(self, system: str):
+        self.system = system
+        self.train_bar: Any = None
+        self.eval_bar: Any = None
+        self.postfix: dict[str, str] = {}
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        if state.is_world_process_zero:
+            self.train_bar = progress.bar(f"{self.system} train", total=state.max_steps)
+            self.train_bar.update(state.global_step)  # a resumed run starts part-way
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.train_bar is not None:
+            self.train_bar.update(state.global_step - self.train_bar.n)
+
+    def on_prediction_step(self, args, state, control, eval_dataloader=None, **kwargs):
+        if not state.is_world_process_zero:
+            return
+        if self.eval_bar is None:
+            total = len(eval_dataloader) if eval_dataloader is not None else None
+            self.eval_bar = progress.bar(f"{self.system} validation", total=total)
+        self.eval_bar.update(1)
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if self.train_bar is not None and logs and "loss" in logs:
+            self.postfix["loss"] = f"{float(logs['loss']):.4f}"
+            self.train_bar.set_postfix(self.postfix, refresh=False)
+
+    def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+        if self.eval_bar is not None:
+            self.eval_bar.close()
+            self.eval_bar = None
+        if not state.is_world_process_zero or metrics is None:
+            return
+        record = evaluation_record(state, metrics)
+        if record["eval_f1"] is not None and self.train_bar is not None:
+            self.postfix["dev F1"] = f"{record['eval_f1']:.4f}"
+            self.train_bar.set_postfix(self.postfix)
+        scores = [score for score in (state.best_metric, record["eval_f1"]) if score is not None]
+        best = max(scores) if scores else None
+        progress.say(evaluation_line(self.system, record, state.max_steps, best))
+
+    def on_train_end(self, args, state, control, **kwargs):
+        if self.train_bar is not None:
+            self.train_bar.close()
+            self.train_bar = None
 
 
 def _precision_flags(precision: str) -> dict[str, bool]:
@@ -229,7 +304,7 @@ def training_arguments(
         # one distributed job, and each process would train alone and write its own model.
         use_cpu=not torch.cuda.is_available(),
         report_to="none",
-        disable_tqdm=False,
+        disable_tqdm=True,  # TrainProgress draws the bars; the Trainer's own print raw dicts
         **_precision_flags(train.precision),
     )
 
@@ -267,9 +342,31 @@ def _last_checkpoint(checkpoint_dir: Path) -> str | None:
     return get_last_checkpoint(str(checkpoint_dir)) if checkpoint_dir.is_dir() else None
 
 
+def resume_point(system: str, checkpoint_dir: Path) -> str | None:
+    """The checkpoint ``--resume`` continues from, said out loud; None (with a warning) if there is none."""
+    found = _last_checkpoint(checkpoint_dir)
+    if found is None:
+        logger.warning("--resume: no checkpoint under %s; %s starts from the beginning", checkpoint_dir, system)
+    else:
+        progress.say(f"{system}: resuming from checkpoint {found}")
+    return found
+
+
 def is_main_process() -> bool:
     """True outside distributed runs and on global rank 0 under torchrun or accelerate."""
     return int(os.environ.get("RANK", "0")) == 0
+
+
+def apply_umask(directory: Path) -> None:
+    """Give the files under ``directory`` the permissions the user's umask asks for.
+
+    Some writers (the weights file among them) create files readable by their owner only,
+    which locks other users out of a shared model folder; ``cp`` or ``open()`` would not.
+    """
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in [directory, *directory.rglob("*")]:
+        path.chmod((0o777 if path.is_dir() else 0o666) & ~umask)
 
 
 def save_run_config(model_dir: Path, config: Config, scheme: TagScheme, fingerprint: str) -> None:
@@ -297,9 +394,7 @@ def train_system(
     work_dir = output / ".work" / system
     checkpoint_dir = work_dir / CHECKPOINTS
     final_dir = output / system
-    resume_from = _last_checkpoint(checkpoint_dir) if resume else None
-    if resume and resume_from is None:
-        logger.warning("--resume: no checkpoint under %s; starting from the beginning", checkpoint_dir)
+    resume_from = resume_point(system, checkpoint_dir) if resume else None
     if not resume_from and is_main_process() and work_dir.exists():
         shutil.rmtree(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
@@ -319,7 +414,7 @@ def train_system(
     log_path = work_dir / TRAIN_LOG
     if not resume_from:
         log_path.unlink(missing_ok=True)
-    callbacks: list[TrainerCallback] = [TrainLogCallback(log_path)]
+    callbacks: list[TrainerCallback] = [TrainLogCallback(log_path), TrainProgress(system)]
     if config.train.patience > 0:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.train.patience))
     trainer = SequentialEvalTrainer(
@@ -335,14 +430,17 @@ def train_system(
         preprocess_logits_for_metrics=argmax_logits,
         callbacks=callbacks,
     )
+    trainer.remove_callback(PrinterCallback)
     trainer.train(resume_from_checkpoint=resume_from)
     best_f1 = trainer.state.best_metric
 
     staging = work_dir / "model"
     trainer.save_model(str(staging))
     if trainer.args.should_save:
-        save_run_config(staging, config, scheme, corpus_fingerprint(corpus))
+        # The output directory actually used, not the config's default, so the file tells where it lives.
+        save_run_config(staging, replace(config, output=str(output)), scheme, corpus_fingerprint(corpus))
         shutil.copyfile(log_path, staging / TRAIN_LOG)
+        apply_umask(staging)
         if final_dir.exists():
             shutil.rmtree(final_dir)
         os.replace(staging, final_dir)

@@ -42,8 +42,18 @@ function setStatus(message, isError = false) {
   status.classList.toggle("error", isError);
 }
 
+// The API key, when the server wants one: asked for on the page, kept for this tab only.
+const KEY_STORE = "multinerd-api-key";
+
+function withKey(options = {}) {
+  const key = sessionStorage.getItem(KEY_STORE);
+  if (!key) return options;
+  return { ...options, headers: { ...(options.headers || {}), Authorization: `Bearer ${key}` } };
+}
+
 async function fetchJson(url, options) {
-  const response = await fetch(url, options);
+  const response = await fetch(url, withKey(options));
+  if (response.status === 401) askForKey("The server needs a valid API key.");
   let body = null;
   try { body = await response.json(); } catch (e) { body = null; }
   if (!response.ok) {
@@ -165,19 +175,43 @@ async function tag(event) {
   }
 }
 
+function askForKey(message) {
+  document.getElementById("key-form").hidden = false;
+  document.getElementById("api-key").focus();
+  setStatus(message, true);
+}
+
+async function loadModels() {
+  try {
+    models = (await fetchJson("/models")).models;
+    renderModelOptions();
+    setStatus(`${models.length} ${models.length === 1 ? "model" : "models"} loaded.`);
+    return true;
+  } catch (error) {
+    setStatus(`Could not load the models: ${error.message}`, true);
+    return false;
+  }
+}
+
+async function useKey(event) {
+  event.preventDefault();
+  sessionStorage.setItem(KEY_STORE, document.getElementById("api-key").value.trim());
+  if (await loadModels()) document.getElementById("key-form").hidden = true;
+}
+
 async function start() {
+  document.getElementById("key-form").addEventListener("submit", useKey);
   const form = document.getElementById("predict-form");
   form.addEventListener("submit", tag);
   document.getElementById("input-text").addEventListener("keydown", (event) => {
     if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) form.requestSubmit();
   });
-  try {
-    models = (await fetchJson("/models")).models;
-    renderModelOptions();
-    setStatus(`${models.length} ${models.length === 1 ? "model" : "models"} loaded.`);
-  } catch (error) {
-    setStatus(`Could not load the models: ${error.message}`, true);
+  const health = await fetchJson("/health");
+  if (health.auth && !sessionStorage.getItem(KEY_STORE)) {
+    askForKey("This server needs an API key: enter it above.");
+    return;
   }
+  await loadModels();
 }
 
 start();
