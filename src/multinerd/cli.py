@@ -81,7 +81,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     config = _config(args)
     output = Path(args.output) if args.output else Path(args.model) / f"eval-{args.split}"
     metrics = evaluate_model(
-        Path(args.model), config, split=args.split, scheme_name=args.scheme, output=output
+        Path(args.model), config, split=args.split, scheme_name=args.scheme, output=output,
+        backend=args.backend,
     )
     strict, lenient = metrics["strict"]["micro"], metrics["lenient"]["micro"]
     print(
@@ -107,14 +108,16 @@ def cmd_data_stats(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     from multinerd.corpus import DataError
     from multinerd.documents import documents_from_texts, read_documents, write_predictions
-    from multinerd.export import load_tagger
+    from multinerd.tagger import Tagger
 
     documents = documents_from_texts(args.text)
     for path in args.input or []:
         documents += read_documents(path, args.input_format)
     if not documents:
         raise DataError("nothing to tag: give TEXT arguments or --input FILE")
-    tagger = load_tagger(args.model, backend=args.backend, batch_size=args.batch_size)
+    tagger = Tagger.from_pretrained(
+        args.model, backend=args.backend, precision=args.precision, batch_size=args.batch_size
+    )
     if args.output:
         with open(args.output, "w", encoding="utf-8") as out:
             n_entities = write_predictions(tagger, documents, out, args.format)
@@ -132,6 +135,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         args.model,
         args.output,
         int8=args.int8,
+        force=args.force,
         parity_data=args.data,
         parity_split=args.split,
         max_sentences=args.max_sentences,
@@ -142,16 +146,18 @@ def cmd_export(args: argparse.Namespace) -> int:
     )
     for name, variant in result.variants.items():
         print(
-            f"{name:>5}: {variant.file}: identical entities in {variant.sentence_agreement:.4f} "
-            f"of sentences, strict F1 {variant.strict_f1:.4f} ({-100 * variant.f1_drop + 0.0:+.2f} points)"
+            f"{name:>5}: {variant.file}: entity agreement {variant.entity_agreement:.4f}, strict F1 "
+            f"{variant.strict_f1:.4f} ({-100 * variant.f1_drop + 0.0:+.2f} points): "
+            f"{'accepted' if variant.passed else 'refused, ' + variant.status}"
         )
     if not result.passed:
+        kept = "kept and marked refused (--force)" if args.force else "removed (keep with --force)"
         print(
-            f"multinerd export: export refused: {'; '.join(result.failures())}; "
-            f"files kept in {args.output} for inspection (see parity.md)",
+            f"multinerd export: refused: {'; '.join(result.failures())}; refused files {kept}; "
+            f"see {args.output}/parity.md",
             file=sys.stderr,
         )
-        return 1  # the export ran, but its output must not be used: not a usage error
+        return 1  # the export ran, but a refused file must not be used: not a usage error
     print(f"export good: {args.output} (report: parity.md)")
     return 0
 
@@ -164,6 +170,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         backend=args.backend,
+        precision=args.precision,
         max_body_bytes=args.max_body_bytes,
         max_text_chars=args.max_text_chars,
     )
@@ -177,6 +184,30 @@ def _add_config_options(parser: argparse.ArgumentParser) -> None:
         action="append",
         metavar="KEY=VALUE",
         help="override a setting, e.g. --set train.epochs=2 (repeatable)",
+    )
+
+
+def _add_backend_option(parser: argparse.ArgumentParser) -> None:
+    from multinerd.backends import BACKENDS
+
+    parser.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default=None,
+        help="how to run the model (default: the directory's own: torch for a model directory, "
+        "onnx for an export directory; onnx-int8 runs model_int8.onnx)",
+    )
+
+
+def _add_precision_option(parser: argparse.ArgumentParser) -> None:
+    from multinerd.backends import PRECISIONS
+
+    parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="auto",
+        help="torch backend's number format (default: %(default)s: bf16 where the CPU or GPU "
+        "computes it natively, else fp32; bf16 is refused where it is not native)",
     )
 
 
@@ -208,6 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--split", default="test")
     evaluate.add_argument("--scheme", choices=["A", "B"], help="B scores an A model in B's label space")
     evaluate.add_argument("--output", "-o", help="default: MODEL/eval-SPLIT")
+    _add_backend_option(evaluate)
     evaluate.set_defaults(handler=cmd_evaluate)
 
     data = commands.add_parser("data", help="data tools")
@@ -242,7 +274,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     predict.add_argument("--output", "-o", help="output file (default: standard output)")
     predict.add_argument("--format", "-f", choices=["jsonl", "tsv", "conll"], default="jsonl")
-    predict.add_argument("--backend", choices=["torch", "onnx", "onnx-int8"], default="torch")
+    _add_backend_option(predict)
+    _add_precision_option(predict)
     predict.add_argument("--batch-size", type=int, default=32)
     predict.set_defaults(handler=cmd_predict)
 
@@ -255,6 +288,12 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--data", default="sample", help="data source for the parity check (default: sample)")
     export.add_argument("--split", default="validation", help="split for the parity check")
     export.add_argument("--max-sentences", type=int, help="check parity on the first N sentences only")
+    export.add_argument(
+        "--force",
+        action="store_true",
+        help="keep a file that fails its parity check, marked refused (every later use warns); "
+        "default: %(default)s, such a file is removed",
+    )
     export.set_defaults(handler=cmd_export)
 
     serve = commands.add_parser("serve", help="HTTP API and demo page")
@@ -268,7 +307,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--backend", choices=["torch", "onnx", "onnx-int8"], default="torch")
+    _add_backend_option(serve)
+    _add_precision_option(serve)
     serve.add_argument("--max-body-bytes", type=int, default=1_000_000)
     serve.add_argument("--max-text-chars", type=int, default=100_000)
     serve.set_defaults(handler=cmd_serve)
@@ -278,10 +318,12 @@ def build_parser() -> argparse.ArgumentParser:
 def _known_errors() -> tuple[type[BaseException], ...]:
     """Errors caused by input the user can fix. Evaluated only when an exception is raised,
     so the heavy modules are imported only then."""
+    from multinerd.backends import BackendError
     from multinerd.corpus import DataError
     from multinerd.export import ExportError
     from multinerd.features import AlignmentError
     from multinerd.labels import TagError
+    from multinerd.modeldir import ModelDirError
     from multinerd.modelhub import ModelNotFoundError
     from multinerd.scoring import ScoringError
     from multinerd.server import ServeError
@@ -297,6 +339,8 @@ def _known_errors() -> tuple[type[BaseException], ...]:
         ScoringError,
         ExportError,
         ServeError,
+        BackendError,
+        ModelDirError,
     )
 
 

@@ -14,15 +14,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from multinerd import report, scoring
 from multinerd.config import Config, ConfigError
 from multinerd.corpus import DEFAULT_HUB_DATASET, Corpus, Sentence, corpus_fingerprint, load_corpus
 from multinerd.labels import SCHEME_B_TYPES, TagScheme, split_tag
-from multinerd.tagger import Tagger, read_labels
+from multinerd.modeldir import read_labels, read_saved_scheme
+from multinerd.tagger import Tagger
 from multinerd.training import (
-    CONFIG_FILE,
     TrainResult,
     is_main_process,
     read_train_log,
@@ -43,10 +41,9 @@ def model_scheme(model_dir: Path) -> TagScheme:
 
     Any Hugging Face token-classification directory with IOB2 labels works.
     """
-    config_file = model_dir / CONFIG_FILE
-    if config_file.exists():
-        saved = yaml.safe_load(config_file.read_text(encoding="utf-8"))["scheme"]
-        return TagScheme(saved["name"], tuple(saved["types"]))
+    saved = read_saved_scheme(model_dir)
+    if saved is not None:
+        return TagScheme(saved[0], tuple(saved[1]))
     types = [entity_type for label in read_labels(model_dir) if (entity_type := split_tag(label)[1]) is not None]
     return TagScheme(model_dir.name, tuple(dict.fromkeys(types)))
 
@@ -97,8 +94,10 @@ def score_predictions(
     return Evaluation(metrics, gold, mapped)
 
 
-def predict(model_dir: Path, sentences: Sequence[Sentence], batch_size: int) -> list[list[str]]:
-    tagger = Tagger.from_pretrained(model_dir, batch_size=batch_size)
+def predict(
+    model_dir: Path, sentences: Sequence[Sentence], batch_size: int, backend: str | None = None
+) -> list[list[str]]:
+    tagger = Tagger.from_pretrained(model_dir, batch_size=batch_size, backend=backend)
     return tagger.predict_words([list(sentence.words) for sentence in sentences])
 
 
@@ -110,8 +109,12 @@ def evaluate_model(
     split: str = "test",
     scheme_name: str | None = None,
     output: Path | None = None,
+    backend: str | None = None,
 ) -> dict[str, Any]:
     """Score a saved model on any source and split; ``scheme_name="B"`` scores it in B's space.
+
+    ``backend`` runs an export directory's ONNX file (``onnx``, ``onnx-int8``); by default the
+    directory's own (see :func:`multinerd.backends.detect_backend`), always in fp32 or int8 as saved.
 
     Writes ``metrics.json``, ``predictions.jsonl`` and a short ``report.md`` to ``output``.
     """
@@ -124,7 +127,7 @@ def evaluate_model(
         scheme = scheme.subset(config.data.b_types or SCHEME_B_TYPES, name="B")
     elif scheme_name not in (None, "A", scheme.name):
         raise ConfigError(f"--scheme must be A or B, got {scheme_name!r}")
-    pred = predict(model_dir, sentences, config.train.eval_batch_size)
+    pred = predict(model_dir, sentences, config.train.eval_batch_size, backend)
     evaluation = score_predictions(sentences, pred, scheme, config, split)
     evaluation.metrics["source"] = corpus.source
     evaluation.metrics["data_problems"] = corpus.problems
@@ -213,6 +216,7 @@ def run_once(config: Config, output: Path, *, resume: bool = False) -> dict[str,
         "schemes": {name: scheme.to_dict() for name, scheme in schemes.items()},
         "settings": config.to_dict(),
         "seconds": {system: result.seconds for system, result in trained.items()},
+        "training_precision": {system: result.precision for system, result in trained.items()},
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
     }
     for system in schemes:

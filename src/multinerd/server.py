@@ -243,15 +243,16 @@ def serve(
     *,
     host: str = "127.0.0.1",
     port: int = 8000,
-    backend: str = "torch",
+    backend: str | None = None,
+    precision: str = "fp32",
     batch_size: int = 32,
     **limits: int,
 ) -> None:
     """Load the models named by ``specs`` (see :func:`model_names`) and serve them until interrupted."""
     import uvicorn
 
-    from multinerd.export import load_tagger
-
-    taggers = {name: load_tagger(path, backend=backend, batch_size=batch_size, name=name)
-               for name, path in model_names(specs).items()}
+    taggers = {}
+    for name, path in model_names(specs).items():
+        taggers[name] = Tagger.from_pretrained(path, backend=backend, precision=precision, batch_size=batch_size)
+        taggers[name].name = name
     uvicorn.run(create_app(taggers, **limits), host=host, port=port)
