@@ -8,12 +8,13 @@ weights to run: ``Tagger.from_pretrained(export_dir)`` finds ``model.onnx`` and 
 ONNX Runtime (:mod:`multinerd.backends`), tagging the same words the same way.
 
 **int8.** Dynamic quantisation (int8 weights, one scale per output channel; activations
-quantised per tensor at run time) of the matrix multiplies, except those that measured as
-hurting most on the quickstart model (README, "ONNX export"): the classifier head, which
-turns hidden states into the label scores every decision is read from, and the second
-feed-forward matrix of each layer, whose input (the GELU output) has a few very large
-activations, so one int8 scale per tensor leaves the other values only a few levels.
-Embedding look-ups stay float32 (quantising them lost a full F1 point and saves no compute).
+quantised per tensor at run time) of the attention projections (query, key, value, output).
+What measured as hurting most on the quickstart model stays float32 (README, "ONNX
+export"): the classifier head, which turns hidden states into the label scores every
+decision is read from, and both feed-forward matrices, whose inputs (the layer-norm output
+and the GELU output) have a few very large activations, so one int8 scale per tensor leaves
+the other values only a few levels. Embedding look-ups stay float32 too (quantising them
+lost a full F1 point and saves no compute). Static calibration did worse (README).
 
 **Parity.** The check tags one split of a data source with the PyTorch model and with each
 exported file, and gives every file its own verdict (``parity.json``, ``parity.md``). A file
@@ -75,7 +76,7 @@ OPSET = 17
 #: Disagreeing sentences listed in the report, for inspection.
 MAX_EXAMPLES = 10
 #: Matrix multiplies int8 leaves in float32, by the end of their node name (see the module docstring).
-INT8_KEEP_FLOAT = ("/classifier/MatMul", "/output/dense/MatMul")
+INT8_KEEP_FLOAT = ("/classifier/MatMul", "/intermediate/dense/MatMul", "/output/dense/MatMul")
 
 
 class ExportError(ValueError):
@@ -135,12 +136,18 @@ def write_onnx(model_dir: Path, path: Path, *, opset: int = OPSET) -> None:
 
 
 def write_int8(source: Path, path: Path) -> None:
-    """int8 copy of ``source``: dynamic, per-channel weights, with :data:`INT8_KEEP_FLOAT` left in float32."""
+    """int8 copy of ``source``: dynamic, per-channel weights, with :data:`INT8_KEEP_FLOAT` left in float32.
+
+    Nodes are matched by the names the PyTorch exporter gives BERT-like encoders
+    (``.../layer.N/output/dense/MatMul``); attention's own output projection is quantised.
+    """
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     names = [node.name for node in onnx.load(str(source), load_external_data=False).graph.node]
     keep = [name for name in names if name.endswith(INT8_KEEP_FLOAT) and "/attention/" not in name]
+    if len(keep) < 2:
+        raise ExportError(f"{source}: no classifier or feed-forward MatMul nodes found; not a BERT-like graph?")
     # The quantiser logs a hint about optional pre-processing at WARNING on the root logger.
     root = logging.getLogger()
     level = root.level
@@ -406,7 +413,6 @@ def settle_refused(result: ExportResult, *, force: bool) -> None:
     for variant in result.variants.values():
         path = result.output_dir / variant.file
         marker = path.with_name(path.name + REFUSED_SUFFIX)
-        marker.unlink(missing_ok=True)
         if variant.passed:
             continue
         if force:
@@ -454,6 +460,8 @@ def export_onnx(
     if output_dir.resolve() == model_dir.resolve():
         raise ExportError(f"output directory {output_dir} is the model directory; choose another")
     output_dir.mkdir(parents=True, exist_ok=True)
+    for _, file in VARIANTS.values():  # files about to be rewritten lose their old verdict
+        (output_dir / (file + REFUSED_SUFFIX)).unlink(missing_ok=True)
     write_onnx(model_dir, output_dir / ONNX_FILE, opset=opset)
     files = [ONNX_FILE]
     variants = ["fp32"]
