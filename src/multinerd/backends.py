@@ -44,8 +44,11 @@ class BackendError(ValueError):
     """An unknown backend or precision, or a precision the hardware cannot compute in."""
 
 
-class RefusedExportWarning(UserWarning):
-    """An exported file that failed its parity check and was kept with ``--force``."""
+class RefusedExportWarning(Warning):
+    """An exported file that failed its parity check and was kept with ``--force``.
+
+    Not a UserWarning: the command line quiets library UserWarnings, and this one must show.
+    """
 
 
 def usable_cpus() -> int:
