@@ -159,3 +159,30 @@ def test_onnx_path_imports_neither_torch_nor_model_code(model, tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result == {"backend_precision": "fp32", "heavy": []}
+
+
+def test_tokenizer_file_windows_match_transformers(model):
+    """The ONNX path's tokenizer (no transformers import) cuts exactly the windows transformers does."""
+    from multinerd.features import encode_dataset, prepare_tokenizer
+    from multinerd.modelhub import load_tokenizer
+    from multinerd.tokenizer_file import load_tokenizer_file
+
+    light = prepare_tokenizer(load_tokenizer_file(model))
+    full = load_tokenizer(str(model))
+    assert (light.unk_token_id, light.pad_token_id) == (full.unk_token_id, full.pad_token_id)
+    assert light.model_max_length == full.model_max_length
+    sentences = [["Angela", "Merkel", "visited", "Zürich", "'s", "Kunsthaus", "."] * 9, [], ["\u200b", "x"]]
+    ours, our_stats = encode_dataset(sentences, None, light, 24, 4)
+    theirs, their_stats = encode_dataset(sentences, None, full, 24, 4)
+    assert [w.input_ids for w in ours] == [w.input_ids for w in theirs]
+    assert [w.first_positions for w in ours] == [w.first_positions for w in theirs]
+    assert our_stats == their_stats and len(ours) > 3
+
+
+def test_tokenizer_file_declines_what_it_cannot_read(tmp_path, model):
+    from multinerd.tokenizer_file import load_tokenizer_file
+
+    assert load_tokenizer_file(tmp_path) is None
+    (tmp_path / "tokenizer.json").write_text("{not json")
+    (tmp_path / "tokenizer_config.json").write_text("{}")
+    assert load_tokenizer_file(tmp_path) is None

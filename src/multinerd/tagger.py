@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from multinerd.backends import Forward, load_backend
+from multinerd.backends import Forward, detect_backend, load_backend
 from multinerd.config import DEFAULT_MAX_LENGTH, DEFAULT_STRIDE
 from multinerd.features import Window, encode_dataset, merge_window_logits, prepare_tokenizer
 from multinerd.labels import entity_spans, repair_iob2, split_tag
@@ -47,6 +47,7 @@ from multinerd.modeldir import (
     read_window_settings,
     require_dir,
 )
+from multinerd.tokenizer_file import load_tokenizer_file
 
 #: Show a progress bar by default from this many sentences on.
 PROGRESS_MIN_SENTENCES = 1000
@@ -106,12 +107,16 @@ def split_words(text: str) -> list[tuple[str, int, int]]:
 # ---------------------------------------------------------------------------- the tagger
 
 
-def _load_tokenizer(directory: Path) -> Any:
-    """The directory's fast tokenizer; from ``tokenizer.json`` without importing torch when it has one.
+def _load_tokenizer(directory: Path, backend: str) -> Any:
+    """The directory's fast tokenizer; for ONNX read without transformers where its files allow.
 
-    ``AutoTokenizer`` reads the model config through modules that import torch, which the
-    ONNX path must not pay for; a fast tokenizer is fully described by ``tokenizer.json``.
+    The ONNX path must not pay for importing transformers (about a second) or torch
+    (``AutoTokenizer`` reads the model config through modules that import it); a fast
+    tokenizer is fully described by ``tokenizer.json`` (:mod:`multinerd.tokenizer_file`).
+    The export's parity check compares this path with PyTorch's on real sentences.
     """
+    if backend != "torch" and (light := load_tokenizer_file(directory)) is not None:
+        return light
     if (directory / TOKENIZER_FILE).is_file():
         from transformers import PreTrainedTokenizerFast
 
@@ -197,9 +202,10 @@ class Tagger:
         tag the same words the same way.
         """
         path = require_dir(directory)
+        backend = backend or detect_backend(path)
         labels = read_labels(path)
         saved_length, saved_stride = read_window_settings(path)
-        tokenizer = _load_tokenizer(path)
+        tokenizer = _load_tokenizer(path, backend)
         limit = default_max_length(path, tokenizer)
         if stride is None:
             stride = saved_stride if saved_stride is not None else DEFAULT_STRIDE
