@@ -183,8 +183,8 @@ def run_profiles(sizes: Sizes, workdir: Path) -> dict[str, Any]:
     import flops
     import train_throughput as tt
 
-    from multinerd.export import load_tagger
     from multinerd.labels import TagScheme
+    from multinerd.tagger import Tagger
 
     print("profiles", flush=True)
     corpus = tt.bench_corpus(workdir / "speed-data", sizes.speed_sentences)
@@ -200,7 +200,7 @@ def run_profiles(sizes: Sizes, workdir: Path) -> dict[str, Any]:
     )
     training["ops"] = flops.op_shares(trainer.train)
     texts = inference_texts(workdir / "infer-data", sizes.texts, sizes.text_pool)
-    tagger = load_tagger(workdir / "model", backend="torch", device="cpu")
+    tagger = Tagger.from_pretrained(workdir / "model", backend="torch", device="cpu", precision="fp32")
     inference = flops.profile_inference(tagger, texts)
     inference["ops"] = flops.op_shares(lambda: tagger.predict_text(texts))
     return {"training": training, "inference": inference}
@@ -255,6 +255,7 @@ def load_results(results_dir: Path) -> dict[str, Any]:
         "profiles": flops_part.get("profiles"),
         "data_scale": read("data_scale"),
         "load_test": read("load_test"),
+        "hardware": read("hardware"),
     }
 
 
@@ -622,6 +623,14 @@ def write_markdown(results: dict[str, Any], path: Path = MARKDOWN) -> str:
     lines += _data_scale_section(results.get("data_scale"))
     lines += _limit_section(results)
     lines += _load_test_section(results.get("load_test"))
+    if results.get("hardware"):
+        import hardware
+
+        lines += hardware.markdown(results["hardware"])
+    else:
+        lines += ["## Number formats: fp32, bf16, int8", "",
+                  ("`bench/results/hardware.json` is missing; run "
+                   "`.venv/bin/python bench/hardware.py --model-dir runs/quickstart/A`."), ""]
     lines += [
         "## 5. GPU",
         "",
