@@ -191,6 +191,14 @@ def test_bf16_tagger_agrees_with_fp32_where_the_cpu_has_it(random_dir, monkeypat
     for a, b in zip(fp32.predict_proba(sentences), bf16.predict_proba(sentences)):
         assert a.shape == b.shape
         np.testing.assert_allclose(a, b, atol=0.05)  # bf16 keeps 8 bits of mantissa
+    # Linear weights are cast once; the result is autocast's exactly (it computes them in bf16 anyway).
+    model = BertForTokenClassification.from_pretrained(random_dir).eval()
+    ids = torch.tensor([[101, 2000, 2003, 102]])
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        expected = model(input_ids=ids, attention_mask=torch.ones_like(ids)).logits.float().numpy()
+    got = backends.TorchBackend(model, "cpu", "bf16").logits(ids.numpy(), np.ones((1, 4), dtype=np.int64))
+    assert model.classifier.weight.dtype == torch.bfloat16
+    np.testing.assert_array_equal(got, expected)
 
 
 def test_bf16_falls_back_or_is_refused_without_native_support(random_dir, monkeypatch):

@@ -116,7 +116,13 @@ def resolve_precision(requested: str, device: str) -> str:
 
 
 class TorchBackend:
-    """A PyTorch token-classification model; ``precision="bf16"`` runs it under bf16 autocast."""
+    """A PyTorch token-classification model; ``precision="bf16"`` runs it under bf16 autocast.
+
+    In bf16 the linear layers' weights are cast to bf16 once, here: autocast would cast
+    them on every call (for a small batch that costs as much as the matmuls), and since it
+    computes linear layers in bf16 anyway the results are bit-identical. Layer norms,
+    softmax and embeddings keep fp32 as autocast decides. The caller's model is changed.
+    """
 
     def __init__(self, model: Any, device: str, precision: str = "fp32") -> None:
         import torch
@@ -125,6 +131,10 @@ class TorchBackend:
         self.device = torch.device(device)
         self.precision = resolve_precision(precision, self.device.type)
         self.model = model.to(self.device).eval()
+        if self.precision == "bf16":
+            for module in self.model.modules():
+                if isinstance(module, torch.nn.Linear):
+                    module.to(torch.bfloat16)
         if self.device.type == "cpu" and "OMP_NUM_THREADS" not in os.environ:
             # torch counts the machine's cores; a container or a taskset may allow fewer.
             torch.set_num_threads(max(1, min(torch.get_num_threads(), usable_cpus())))
