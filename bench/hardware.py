@@ -260,21 +260,11 @@ def run(model_dir: Path, workdir: Path, sizes: HardwareSizes) -> dict[str, Any]:
 # ---------------------------------------------------------------------------- markdown
 
 
-def _pct(x: float) -> str:
-    return f"{100 * x:.1f}%"
-
-
-def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    return lines + ["| " + " | ".join(str(c) for c in row) + " |" for row in rows] + [""]
-
-
-def _met(ok: bool) -> str:
-    return "met" if ok else "**not met**"
-
-
 def markdown(result: dict[str, Any]) -> list[str]:
     """The BENCHMARKS.md section of these results, every figure beside its command."""
+    from run_all import _pct, _table
+    from run_all import _verdict as _met
+
     meta, peaks = result["meta"], result["peaks"]
     loaded = max(meta["load_before"][0], meta.get("load_after", [0])[0]) > meta["cores"]
     lines = [
