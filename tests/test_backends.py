@@ -140,8 +140,8 @@ def test_a_refused_file_warns_when_loaded(model, tmp_path):
         backends.OnnxBackend(path)
 
 
-def test_onnx_path_imports_neither_torch_nor_model_code(model, tmp_path):
-    """A separate interpreter loads an export directory and tags; torch must stay unimported."""
+def test_onnx_path_imports_neither_torch_nor_transformers(model, tmp_path):
+    """A separate interpreter runs `multinerd predict` on an export directory; torch must stay unimported."""
     from multinerd.export import copy_model_files, write_onnx
 
     export = tmp_path / "export"
@@ -150,15 +150,15 @@ def test_onnx_path_imports_neither_torch_nor_model_code(model, tmp_path):
     copy_model_files(model, export)
     code = (
         "import sys, json\n"
-        "from multinerd.tagger import Tagger\n"
-        f"t = Tagger.from_pretrained({str(export)!r})\n"
-        "t.predict_text(['Angela Merkel met the Pope in Rome.'])\n"
-        "heavy = [m for m in sys.modules if m == 'torch' or m.startswith('transformers.models.')]\n"
-        "print(json.dumps({'backend_precision': t.precision, 'heavy': heavy}))\n"
+        "from multinerd.cli import main\n"
+        f"status = main(['predict', '--model', {str(export)!r}, 'Angela Merkel met the Pope in Rome.'])\n"
+        "heavy = [m for m in sys.modules if m in ('torch', 'transformers') or m.startswith('transformers.models')]\n"
+        "print(json.dumps({'status': status, 'heavy': heavy}))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    result = json.loads(out.stdout.strip().splitlines()[-1])
-    assert result == {"backend_precision": "fp32", "heavy": []}
+    lines = out.stdout.strip().splitlines()
+    assert json.loads(lines[0])["text"] == "Angela Merkel met the Pope in Rome."
+    assert json.loads(lines[-1]) == {"status": 0, "heavy": []}
 
 
 def test_tokenizer_file_windows_match_transformers(model):
