@@ -101,13 +101,27 @@ def text_kinds(workdir: Path, n_sentences: int, seed: int) -> dict[str, Any]:
     return {"multinerd": corpus, "short": short}
 
 
-def _with_utilisation(figures: dict[str, Any], shape: dict[str, int], peaks: dict[str, Any], training: bool) -> None:
+def add_utilisation(result: dict[str, Any]) -> None:
+    """Utilisation of every training and inference row against its format's peak.
+
+    The peak is the higher of the rates measured at the start and at the end of the run (a
+    shared machine's load moves it), as in ``run_all``; rows keep their measured batches.
+    """
     import flops
 
-    fmt = figures.get("precision", "fp32")
-    peak = (peaks.get(fmt) or {}).get("gflops")
-    if peak and "batches" in figures:
-        figures |= flops.utilisation(shape, figures["batches"], figures["seconds"], peak, training=training, fmt=fmt)
+    peaks = {
+        fmt: max(filter(None, (result["peaks"][fmt]["gflops"], result["peaks_after"][fmt]["gflops"])), default=None)
+        for fmt in result["peaks"]
+    }
+    rows = [(speed[path], speed["shape"], True) for speed in result["training"]["speed"]
+            for path in ("ours", "ours_bf16") if path in speed]
+    rows += [(figures, result["inference_shape"], False) for inference in result["inference"].values()
+             for figures in inference["systems"].values()]
+    for figures, shape, training in rows:
+        fmt = figures.get("precision", "fp32")
+        if peaks.get(fmt) and "batches" in figures:
+            figures |= flops.utilisation(shape, figures["batches"], figures["seconds"], peaks[fmt],
+                                         training=training, fmt=fmt)
 
 
 def _shape(model: str) -> dict[str, int]:
@@ -119,7 +133,7 @@ def _shape(model: str) -> dict[str, int]:
     return flops.encoder_shape(AutoConfig.from_pretrained(resolve_model_name(model)))
 
 
-def run_training(sizes: HardwareSizes, workdir: Path, peaks: dict[str, Any]) -> dict[str, Any]:
+def run_training(sizes: HardwareSizes, workdir: Path) -> dict[str, Any]:
     """fp32 and bf16 training of our path on the same batches, per kind of text and encoder."""
     import train_throughput as tt
 
@@ -136,14 +150,11 @@ def run_training(sizes: HardwareSizes, workdir: Path, peaks: dict[str, Any]) -> 
         for kind, corpus in kinds.items():
             print(f"training: {label}, {kind} texts, {steps} steps, fp32 then bf16", flush=True)
             speed = tt.compare_speed(model, corpus, steps, workdir / "speed", bf16=True, baseline=False)
-            for path in ("ours", "ours_bf16"):
-                if path in speed:
-                    _with_utilisation(speed[path], shape, peaks, training=True)
             rows.append(speed | {"label": label, "kind": kind, "shape": shape})
     return {"speed": rows}
 
 
-def run_inference(sizes: HardwareSizes, model_dir: Path, workdir: Path, peaks: dict[str, Any]) -> dict[str, Any]:
+def run_inference(sizes: HardwareSizes, model_dir: Path, workdir: Path) -> dict[str, Any]:
     """Every backend and the pipeline on both kinds of text; one export serves both."""
     import infer_throughput
 
@@ -152,7 +163,6 @@ def run_inference(sizes: HardwareSizes, model_dir: Path, workdir: Path, peaks: d
         "multinerd": [" ".join(s.words) for s in kinds["multinerd"].splits["train"][: sizes.texts]],
         "short": [" ".join(s.words) for s in kinds["short"].splits["train"][: sizes.short_texts]],
     }
-    shape = _shape(str(model_dir))
     results: dict[str, Any] = {}
     export_dir = None
     for kind, batch in texts.items():
@@ -161,8 +171,6 @@ def run_inference(sizes: HardwareSizes, model_dir: Path, workdir: Path, peaks: d
             model_dir, batch, workdir / "infer", bf16=True, pipeline_batches=(1,), export_dir=export_dir
         )
         export_dir = workdir / "infer" / "onnx"
-        for figures in result["systems"].values():
-            _with_utilisation(figures, shape, peaks, training=False)
         results[kind] = result
     return results
 
@@ -246,12 +254,14 @@ def run(model_dir: Path, workdir: Path, sizes: HardwareSizes) -> dict[str, Any]:
     }
     peaks = flops.matmul_peaks(seconds=sizes.matmul_seconds)
     result: dict[str, Any] = {"meta": meta, "peaks": peaks}
-    result["training"] = run_training(sizes, workdir, peaks)
-    result["inference"] = run_inference(sizes, model_dir, workdir, peaks)
+    result["training"] = run_training(sizes, workdir)
+    result["inference"] = run_inference(sizes, model_dir, workdir)
+    result["inference_shape"] = _shape(str(model_dir))
     result["startup"] = startup(model_dir, workdir / "infer" / "onnx", sizes.startup_repeats)
     if sizes.f1_seeds:
         result["f1"] = f1_by_precision(sizes, workdir)
     result["peaks_after"] = flops.matmul_peaks(seconds=sizes.matmul_seconds)
+    add_utilisation(result)
     meta["load_after"] = [round(x, 2) for x in os.getloadavg()]
     meta["seconds"] = time.perf_counter() - started
     return result
@@ -276,7 +286,8 @@ def markdown(result: dict[str, Any]) -> list[str]:
         + (": **the machine was shared with other work**, so absolute rates are low; ratios are side by side."
            if loaded else "."),
         "",
-        "**Peaks** (`bench/flops.py`: sustained 2048x2048 matmuls on the same threads, one run):",
+        ("**Peaks** (`bench/flops.py`: sustained 2048x2048 matmuls on the same threads, one run; "
+        "utilisation below is against the higher of start and end):"),
         "",
     ]
     fp32 = peaks["fp32"]["gflops"]

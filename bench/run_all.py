@@ -165,7 +165,8 @@ def run_training(sizes: Sizes, workdir: Path, peak: float) -> dict[str, Any]:
     return results
 
 
-def run_inference(sizes: Sizes, workdir: Path, peak: float, shape: dict[str, int]) -> dict[str, Any]:
+def run_inference(sizes: Sizes, workdir: Path, peaks: dict[str, Any], shape: dict[str, int]) -> dict[str, Any]:
+    """The Tagger's backends against the pipeline; each row's utilisation against its own format's peak."""
     import flops
     import infer_throughput
 
@@ -173,8 +174,11 @@ def run_inference(sizes: Sizes, workdir: Path, peak: float, shape: dict[str, int
     print(f"inference throughput: {len(texts)} texts", flush=True)
     result = infer_throughput.compare_inference(workdir / "model", texts, workdir / "infer")
     for figures in result["systems"].values():
-        if "batches" in figures:
-            figures |= flops.utilisation(shape, figures["batches"], figures["seconds"], peak, training=False)
+        fmt = figures.get("precision", "fp32")
+        if "batches" in figures and peaks[fmt]["gflops"]:
+            figures |= flops.utilisation(
+                shape, figures["batches"], figures["seconds"], peaks[fmt]["gflops"], training=False, fmt=fmt
+            )
     return result
 
 
@@ -218,12 +222,13 @@ def run(sizes: Sizes, workdir: Path, results_dir: Path) -> dict[str, Any]:
         "load_before": _loads(),
         "sizes": sizes.__dict__,
     }
-    matmul = flops.matmul_gflops(seconds=sizes.matmul_seconds)
-    peak = matmul["gflops"]
-    training = run_training(sizes, workdir, peak)
-    inference = run_inference(sizes, workdir, peak, training["speed"][0]["shape"])
+    peaks = flops.matmul_peaks(seconds=sizes.matmul_seconds)
+    matmul = peaks["fp32"]
+    training = run_training(sizes, workdir, matmul["gflops"])
+    inference = run_inference(sizes, workdir, peaks, training["speed"][0]["shape"])
     profiles = run_profiles(sizes, workdir)
     meta["matmul"] = matmul
+    meta["peaks"] = peaks
     meta["matmul_after"] = flops.matmul_gflops(seconds=sizes.matmul_seconds)
     meta["load_after"] = _loads()
     meta["seconds"] = time.perf_counter() - started
@@ -563,17 +568,27 @@ def _limit_section(results: dict[str, Any]) -> list[str]:
             )
     for key, f in inference["systems"].items():
         if "useful_gflops" in f:
+            own = f.get("peak_gflops", peak) if f.get("format", "fp32") != "fp32" else peak
             rows.append(
                 [
                     f"inference, MiniLM, {key}",
                     f"{f['useful_gflops']:.1f}",
-                    _pct(f["useful_gflops"] / peak),
+                    _pct(f["useful_gflops"] / own),
                     f"{f['executed_gflops']:.1f}",
-                    _pct(f["executed_gflops"] / peak),
+                    _pct(f["executed_gflops"] / own),
                 ]
             )
-    lines += _table(["what", "useful GFLOP/s", "of matmul rate", "executed GFLOP/s", "of matmul rate"], rows)
-    lines.append("int8 rows count the same FLOPs against the fp32 matmul rate (int8 kernels can exceed it).")
+    lines += _table(["what", "useful GFLOP/s", "of its format's matmul rate", "executed GFLOP/s",
+                     "of its format's matmul rate"], rows)
+    if "peaks" in meta:
+        lines.append(
+            "Each row is against the matmul rate of the format it computes in, measured at the start of the "
+            "run: " + ", ".join(f"{fmt} {p['gflops']:.1f}" for fmt, p in meta["peaks"].items() if p["gflops"])
+            + " G(FL)OP/s (int8 ONNX keeps its feed-forward layers in fp32, so its share is a lower bound)."
+        )
+    else:
+        lines.append("int8 rows count the same FLOPs against the fp32 matmul rate (these results predate "
+                     "per-format peaks; rerun `bench/run_all.py`).")
     lines.append("")
     lines.append("**Where the time goes** (cProfile cumulative shares; profiling inflates Python overhead):")
     lines.append("")
