@@ -184,6 +184,24 @@ def test_each_file_gets_its_own_verdict_and_a_refused_one_is_removed_or_marked(t
 
 
 @pytest.mark.parametrize(
+    ("reference", "other", "expected"),
+    [
+        ([["B-PER", "I-PER", "O"], ["B-LOC"]], [["B-PER", "I-PER", "O"], ["B-LOC"]], 1.0),
+        # one of two entities cut short: 1 true positive, 2 + 2 entities -> F1 2 * 1 / 4
+        ([["B-PER", "I-PER", "O"], ["B-LOC"]], [["B-PER", "O", "O"], ["B-LOC"]], 0.5),
+        # read leniently, as users see them: an I-PER after O starts the same entity
+        ([["B-PER", "I-PER", "O"]], [["I-PER", "I-PER", "O"]], 1.0),
+        # an extra entity: 1 true positive, 1 + 2 entities -> 2 / 3
+        ([["B-PER", "O", "O"]], [["B-PER", "O", "B-ORG"]], 2 / 3),
+        ([["O", "O"]], [["O", "O"]], 1.0),
+        ([["O"]], [["B-LOC"]], 0.0),
+    ],
+)
+def test_entity_agreement_is_micro_f1_against_the_reference_entities(reference, other, expected) -> None:
+    assert export.entity_agreement(reference, other) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
     ("agreement", "drop", "minimum", "failures"),
     [
         (1.0, 0.0, 0.999, []),
