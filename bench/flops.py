@@ -9,10 +9,13 @@ layer norms, softmax and GELU are left out: they are memory-bound and small. Tra
 
 *Useful* FLOPs count each row at its real length; *executed* FLOPs count every position of
 the padded batch, so the gap is the compute padding costs. Rates are divided by the
-sustained rate of large fp32 matmuls measured with torch on the same threads
-(``matmul_gflops``), which is what dense encoder layers could reach at best.
+sustained rate of large matmuls *in the number format the path computes in*, measured with
+torch on the same threads in one run (:func:`matmul_peaks`): fp32 ``a @ b``, bf16 ``a @ b``
+(native on CPUs with AVX-512 BF16 or AMX), and int8 ``torch._int_mm`` (int8 x int8 -> int32,
+VNNI), which is what dense encoder layers could reach at best in that format. An int8 ONNX
+graph that keeps some layers in fp32 is measured against the int8 peak, which flatters none.
 
-    .venv/bin/python bench/flops.py --matmul-seconds 5
+    .venv/bin/python bench/flops.py --matmul-seconds 3
 """
 
 from __future__ import annotations
@@ -41,26 +44,58 @@ MATMUL_OPS = ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm", "aten::_s
 
 def matmul_gflops(*, size: int = 2048, threads: int | None = None, seconds: float = 4.0) -> dict[str, Any]:
     """Sustained fp32 GFLOP/s of ``size x size`` matmuls on ``threads`` torch threads (default: torch's)."""
+    return matmul_peaks(size=size, threads=threads, seconds=seconds, formats=("fp32",))["fp32"]
+
+
+#: The number formats whose peak :func:`matmul_peaks` measures, and how each multiplies.
+FORMATS = ("fp32", "bf16", "int8")
+
+
+def _matmul_call(fmt: str, size: int) -> Callable[[], Any]:
+    if fmt == "int8":
+        a = torch.randint(-128, 127, (size, size), dtype=torch.int8)
+        b = torch.randint(-128, 127, (size, size), dtype=torch.int8)
+        return lambda: torch._int_mm(a, b)
+    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[fmt]
+    a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
+    return lambda: a @ b
+
+
+def matmul_peaks(
+    *, size: int = 2048, threads: int | None = None, seconds: float = 3.0, formats: Sequence[str] = FORMATS
+) -> dict[str, dict[str, Any]]:
+    """Sustained ``size x size`` matmul rate per number format (G(FL)OP/s), side by side in one run.
+
+    A format the CPU cannot run (``torch._int_mm`` missing) is reported with ``gflops: None``
+    and the error, never guessed.
+    """
     previous = torch.get_num_threads()
     if threads:
         torch.set_num_threads(threads)
+    peaks: dict[str, dict[str, Any]] = {}
     try:
-        a, b = torch.randn(size, size), torch.randn(size, size)
-        for _ in range(2):
-            a @ b
-        count, started = 0, time.perf_counter()
-        while time.perf_counter() - started < seconds:
-            a @ b
-            count += 1
-        elapsed = time.perf_counter() - started
-        return {
-            "size": size,
-            "threads": torch.get_num_threads(),
-            "gflops": 2 * size**3 * count / elapsed / 1e9,
-            "seconds": elapsed,
-        }
+        for fmt in formats:
+            try:
+                call = _matmul_call(fmt, size)
+                for _ in range(2):
+                    call()
+            except (RuntimeError, AttributeError) as err:
+                peaks[fmt] = {"size": size, "threads": torch.get_num_threads(), "gflops": None, "error": str(err)}
+                continue
+            count, started = 0, time.perf_counter()
+            while time.perf_counter() - started < seconds:
+                call()
+                count += 1
+            elapsed = time.perf_counter() - started
+            peaks[fmt] = {
+                "size": size,
+                "threads": torch.get_num_threads(),
+                "gflops": 2 * size**3 * count / elapsed / 1e9,
+                "seconds": elapsed,
+            }
     finally:
         torch.set_num_threads(previous)
+    return peaks
 
 
 def encoder_shape(config: Any) -> dict[str, int]:
@@ -90,12 +125,20 @@ def batch_flops(shape: dict[str, int], batches: Batches, *, training: bool) -> d
 
 
 def utilisation(
-    shape: dict[str, int], batches: Batches, seconds: float, peak_gflops: float, *, training: bool
-) -> dict[str, float]:
-    """GFLOP/s useful and executed, as fractions of the matmul rate, and the FLOP share of padding."""
+    shape: dict[str, int],
+    batches: Batches,
+    seconds: float,
+    peak_gflops: float,
+    *,
+    training: bool,
+    fmt: str = "fp32",
+) -> dict[str, Any]:
+    """GFLOP/s useful and executed, as fractions of the ``fmt`` matmul peak, and the FLOP share of padding."""
     flops = batch_flops(shape, batches, training=training)
     useful, executed = flops["useful"] / seconds / 1e9, flops["executed"] / seconds / 1e9
     return {
+        "format": fmt,
+        "peak_gflops": peak_gflops,
         "useful_gflops": useful,
         "executed_gflops": executed,
         "useful_fraction_of_matmul": useful / peak_gflops,
@@ -161,14 +204,14 @@ def op_shares(run: Callable[[], Any], top: int = 8) -> dict[str, Any]:
 
 def profile_inference(tagger: Any, texts: list[str]) -> dict[str, Any]:
     """Where the Tagger's time goes on raw texts: splitting, tokenisation, batching, model, merging."""
-    from multinerd import features
+    from multinerd import backends, features
     from multinerd import tagger as tagger_module
 
     phases = {
         "split_words": tagger_module.split_words,
         "tokenise_and_window": features.encode_dataset,
         "batch_arrays": tagger_module.Tagger._batch_arrays,
-        "model": tagger_module.TorchBackend.logits,
+        "model": backends.TorchBackend.logits,
         "merge_windows": features.merge_window_logits,
         "decode_entities": tagger_module.decode_entities,
     }
@@ -185,10 +228,16 @@ def profile_inference(tagger: Any, texts: list[str]) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--matmul-seconds", type=float, default=4.0)
+    parser.add_argument("--matmul-seconds", type=float, default=3.0, help="seconds per format (%(default)s)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    parser.add_argument("--size", type=int, default=2048, help="square matrix size (%(default)s)")
     args = parser.parse_args(argv)
-    print(json.dumps(matmul_gflops(threads=args.threads, seconds=args.matmul_seconds), indent=1))
+    peaks = matmul_peaks(size=args.size, threads=args.threads, seconds=args.matmul_seconds)
+    print(json.dumps(peaks, indent=1))
+    fp32 = peaks["fp32"]["gflops"]
+    for fmt, figures in peaks.items():
+        if figures["gflops"]:
+            print(f"{fmt:5s} {figures['gflops']:8.1f} G(FL)OP/s  {figures['gflops'] / fp32:.2f}x fp32")
 
 
 if __name__ == "__main__":

@@ -10,7 +10,10 @@ at its first sub-token (``aggregation_strategy="first"``); the Tagger splits cli
 keeps hyphenated compounds whole, so some disagreement is word splitting, not the model.
 
 F1 against gold for PyTorch, ONNX and int8 comes from the export's own parity check
-(:func:`multinerd.export.export_onnx`) on the bundled sample's test split.
+(:func:`multinerd.export.export_onnx`) on the bundled sample's test split; the export keeps
+a refused int8 file (``force``) so that it is still measured, with its verdict beside it.
+``tagger_torch_bf16`` is the PyTorch Tagger under bf16 autocast, measured only where the
+CPU computes bf16 natively.
 
     .venv/bin/python bench/infer_throughput.py --model-dir runs/quickstart/A --texts 600
 """
@@ -99,12 +102,13 @@ def export_models(model_dir: Path, output_dir: Path) -> dict[str, Any]:
     """ONNX and int8 exports with their parity check (F1 against gold on the sample's test split)."""
     from multinerd.export import export_onnx
 
-    result = export_onnx(model_dir, output_dir, int8=True, parity_data="sample", parity_split="test")
+    result = export_onnx(model_dir, output_dir, int8=True, force=True, parity_data="sample", parity_split="test")
     parity = {"n_sentences": result.n_sentences, "torch_f1": result.torch_f1}
     for name, variant in result.variants.items():
         parity[name] = {
             "strict_f1": variant.strict_f1,
             "f1_drop_points": 100 * variant.f1_drop,
+            "entity_agreement": variant.entity_agreement,
             "sentence_agreement": variant.sentence_agreement,
             "passed": variant.passed,
         }
@@ -117,30 +121,48 @@ def compare_inference(
     workdir: Path,
     *,
     onnx: bool = True,
+    bf16: bool = False,
     pipeline_batches: Sequence[int] = (1, 32),
+    export_dir: Path | None = None,
 ) -> dict[str, Any]:
-    """Words/s and agreement with the PyTorch Tagger for every system on ``texts``."""
-    from multinerd.export import load_tagger
+    """Words/s and agreement with the PyTorch Tagger for every system on ``texts``.
+
+    ``export_dir`` reuses an export written before (by an earlier call) instead of exporting again.
+    """
+    from multinerd.backends import cpu_bf16_feature
 
     n_words = sum(len(split_words(text)) for text in texts)
     result: dict[str, Any] = {"n_texts": len(texts), "n_words": n_words, "systems": {}}
-    torch_tagger = load_tagger(model_dir, backend="torch", device="cpu")
+    torch_tagger = Tagger.from_pretrained(model_dir, backend="torch", device="cpu")
     reference, seconds, shapes = run_tagger(torch_tagger, texts)
     result["systems"]["tagger_torch"] = {
         "seconds": seconds,
         "words_per_s": n_words / seconds,
         "batches": shapes,
+        "precision": "fp32",
     }
+    runs: list[tuple[str, Path, str, str]] = []
+    if bf16 and cpu_bf16_feature() is not None:
+        runs.append(("tagger_torch_bf16", model_dir, "torch", "bf16"))
+    elif bf16:
+        result["tagger_torch_bf16_skipped"] = "this CPU has no native bf16 (no avx512_bf16 or amx_bf16 flag)"
     if onnx:
-        export_dir = workdir / "onnx"
-        result["parity"] = export_models(model_dir, export_dir)
-        for backend in ("onnx", "onnx-int8"):
-            spans, seconds, shapes = run_tagger(load_tagger(export_dir, backend=backend), texts)
-            result["systems"][f"tagger_{backend.replace('-', '_')}"] = {
-                "seconds": seconds,
-                "words_per_s": n_words / seconds,
-                "batches": shapes,
-            } | agreement(reference, spans)
+        if export_dir is None:
+            export_dir = workdir / "onnx"
+            result["parity"] = export_models(model_dir, export_dir)
+        runs += [("tagger_onnx", export_dir, "onnx", "fp32"), ("tagger_onnx_int8", export_dir, "onnx-int8", "int8")]
+    for name, directory, backend, precision in runs:
+        tagger = Tagger.from_pretrained(
+            directory, backend=backend, device="cpu" if backend == "torch" else None,
+            precision=precision if backend == "torch" else "fp32",
+        )
+        spans, seconds, shapes = run_tagger(tagger, texts)
+        result["systems"][name] = {
+            "seconds": seconds,
+            "words_per_s": n_words / seconds,
+            "batches": shapes,
+            "precision": precision,
+        } | agreement(reference, spans)
     for batch_size in pipeline_batches:
         outputs, seconds = timed(_pipeline(model_dir, batch_size), texts)
         result["systems"][f"pipeline_batch{batch_size}"] = {

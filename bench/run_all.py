@@ -165,7 +165,8 @@ def run_training(sizes: Sizes, workdir: Path, peak: float) -> dict[str, Any]:
     return results
 
 
-def run_inference(sizes: Sizes, workdir: Path, peak: float, shape: dict[str, int]) -> dict[str, Any]:
+def run_inference(sizes: Sizes, workdir: Path, peaks: dict[str, Any], shape: dict[str, int]) -> dict[str, Any]:
+    """The Tagger's backends against the pipeline; each row's utilisation against its own format's peak."""
     import flops
     import infer_throughput
 
@@ -173,8 +174,11 @@ def run_inference(sizes: Sizes, workdir: Path, peak: float, shape: dict[str, int
     print(f"inference throughput: {len(texts)} texts", flush=True)
     result = infer_throughput.compare_inference(workdir / "model", texts, workdir / "infer")
     for figures in result["systems"].values():
-        if "batches" in figures:
-            figures |= flops.utilisation(shape, figures["batches"], figures["seconds"], peak, training=False)
+        fmt = figures.get("precision", "fp32")
+        if "batches" in figures and peaks[fmt]["gflops"]:
+            figures |= flops.utilisation(
+                shape, figures["batches"], figures["seconds"], peaks[fmt]["gflops"], training=False, fmt=fmt
+            )
     return result
 
 
@@ -183,8 +187,8 @@ def run_profiles(sizes: Sizes, workdir: Path) -> dict[str, Any]:
     import flops
     import train_throughput as tt
 
-    from multinerd.export import load_tagger
     from multinerd.labels import TagScheme
+    from multinerd.tagger import Tagger
 
     print("profiles", flush=True)
     corpus = tt.bench_corpus(workdir / "speed-data", sizes.speed_sentences)
@@ -200,7 +204,7 @@ def run_profiles(sizes: Sizes, workdir: Path) -> dict[str, Any]:
     )
     training["ops"] = flops.op_shares(trainer.train)
     texts = inference_texts(workdir / "infer-data", sizes.texts, sizes.text_pool)
-    tagger = load_tagger(workdir / "model", backend="torch", device="cpu")
+    tagger = Tagger.from_pretrained(workdir / "model", backend="torch", device="cpu", precision="fp32")
     inference = flops.profile_inference(tagger, texts)
     inference["ops"] = flops.op_shares(lambda: tagger.predict_text(texts))
     return {"training": training, "inference": inference}
@@ -218,12 +222,13 @@ def run(sizes: Sizes, workdir: Path, results_dir: Path) -> dict[str, Any]:
         "load_before": _loads(),
         "sizes": sizes.__dict__,
     }
-    matmul = flops.matmul_gflops(seconds=sizes.matmul_seconds)
-    peak = matmul["gflops"]
-    training = run_training(sizes, workdir, peak)
-    inference = run_inference(sizes, workdir, peak, training["speed"][0]["shape"])
+    peaks = flops.matmul_peaks(seconds=sizes.matmul_seconds)
+    matmul = peaks["fp32"]
+    training = run_training(sizes, workdir, matmul["gflops"])
+    inference = run_inference(sizes, workdir, peaks, training["speed"][0]["shape"])
     profiles = run_profiles(sizes, workdir)
     meta["matmul"] = matmul
+    meta["peaks"] = peaks
     meta["matmul_after"] = flops.matmul_gflops(seconds=sizes.matmul_seconds)
     meta["load_after"] = _loads()
     meta["seconds"] = time.perf_counter() - started
@@ -256,6 +261,7 @@ def load_results(results_dir: Path) -> dict[str, Any]:
         "data_scale": read("data_scale"),
         "load_test": read("load_test"),
         "load_batching": read("load_batching"),
+        "hardware": read("hardware"),
     }
 
 
@@ -593,17 +599,27 @@ def _limit_section(results: dict[str, Any]) -> list[str]:
             )
     for key, f in inference["systems"].items():
         if "useful_gflops" in f:
+            own = f.get("peak_gflops", peak) if f.get("format", "fp32") != "fp32" else peak
             rows.append(
                 [
                     f"inference, MiniLM, {key}",
                     f"{f['useful_gflops']:.1f}",
-                    _pct(f["useful_gflops"] / peak),
+                    _pct(f["useful_gflops"] / own),
                     f"{f['executed_gflops']:.1f}",
-                    _pct(f["executed_gflops"] / peak),
+                    _pct(f["executed_gflops"] / own),
                 ]
             )
-    lines += _table(["what", "useful GFLOP/s", "of matmul rate", "executed GFLOP/s", "of matmul rate"], rows)
-    lines.append("int8 rows count the same FLOPs against the fp32 matmul rate (int8 kernels can exceed it).")
+    lines += _table(["what", "useful GFLOP/s", "of its format's matmul rate", "executed GFLOP/s",
+                     "of its format's matmul rate"], rows)
+    if "peaks" in meta:
+        lines.append(
+            "Each row is against the matmul rate of the format it computes in, measured at the start of the "
+            "run: " + ", ".join(f"{fmt} {p['gflops']:.1f}" for fmt, p in meta["peaks"].items() if p["gflops"])
+            + " G(FL)OP/s (int8 ONNX keeps its feed-forward layers in fp32, so its share is a lower bound)."
+        )
+    else:
+        lines.append("int8 rows count the same FLOPs against the fp32 matmul rate (these results predate "
+                     "per-format peaks; rerun `bench/run_all.py`).")
     lines.append("")
     lines.append("**Where the time goes** (cProfile cumulative shares; profiling inflates Python overhead):")
     lines.append("")
@@ -654,6 +670,14 @@ def write_markdown(results: dict[str, Any], path: Path = MARKDOWN) -> str:
     lines += _limit_section(results)
     lines += _load_test_section(results.get("load_test"))
     lines += _batching_section(results.get("load_batching"))
+    if results.get("hardware"):
+        import hardware
+
+        lines += hardware.markdown(results["hardware"])
+    else:
+        lines += ["## Number formats: fp32, bf16, int8", "",
+                  ("`bench/results/hardware.json` is missing; run "
+                   "`.venv/bin/python bench/hardware.py --model-dir runs/quickstart/A`."), ""]
     lines += [
         "## 5. GPU",
         "",

@@ -1,9 +1,11 @@
 """Training throughput of our path against the baseline recipe, side by side in one process.
 
 Our path is the library's: ``training.encode_split`` (windows, first-sub-token labels),
-``training.WindowDataset``, ``training.training_arguments`` (length grouping, fp32 on the
-CPU) and the Trainer class ``train_system`` uses, with ``DataCollatorForTokenClassification``
+``training.WindowDataset``, ``training.training_arguments`` (length grouping; fp32 unless
+a row says bf16) and the Trainer class ``train_system`` uses, with ``DataCollatorForTokenClassification``
 padding to a multiple of 8 only on a GPU. The baseline is ``bench/baseline_recipe.py``.
+``ours_bf16`` is our path with ``train.precision=bf16`` (bf16 autocast, fp32 weights), on the
+same batches, measured only where the CPU computes bf16 natively.
 
 Speed (``compare_speed``): both paths draw their batches from a generated English set with
 MultiNERD's sentence lengths; from 6,400 rows on, the length-grouped sampler works at full
@@ -58,9 +60,9 @@ def bench_corpus(directory: Path, n_train: int, n_validation: int = 0, *, seed: 
 
 
 def bench_config(
-    model_name: str, output: Path, *, epochs: float = 2.0, learning_rate: float = 1e-4
+    model_name: str, output: Path, *, epochs: float = 2.0, learning_rate: float = 1e-4, precision: str = "fp32"
 ) -> Config:
-    """The settings both paths share: batch 32, the quickstart's learning rate unless given, fp32 on the CPU."""
+    """The settings both paths share: batch 32, the quickstart's learning rate unless given, fp32 unless asked."""
     return load_config(
         None,
         [
@@ -72,6 +74,7 @@ def bench_config(
             f"train.epochs={epochs}",
             "train.patience=0",
             "train.dataloader_workers=0",
+            f"train.precision={precision}",
             f"output={output}",
         ],
     )
@@ -287,28 +290,47 @@ NO_ATTENTION_DROPOUT = {"attention_probs_dropout_prob": 0.0}
 
 
 def compare_speed(
-    model_name: str, corpus: Corpus, n_steps: int, workdir: Path, *, candidate: bool = False
+    model_name: str,
+    corpus: Corpus,
+    n_steps: int,
+    workdir: Path,
+    *,
+    candidate: bool = False,
+    bf16: bool = False,
+    baseline: bool = True,
 ) -> dict[str, Any]:
     """Both paths on the same sentences and encoder, ``n_steps`` optimizer steps of 32 rows each.
 
-    With ``candidate``, also our path with :data:`NO_ATTENTION_DROPOUT` (key ``ours_candidate``).
+    With ``candidate``, also our path with :data:`NO_ATTENTION_DROPOUT` (key ``ours_candidate``);
+    with ``bf16``, also our path in bf16 autocast (key ``ours_bf16``; skipped with a reason on a
+    CPU without native bf16). ``baseline=False`` leaves the baseline out (speed-ups are then
+    against ``ours``).
     """
+    from multinerd.backends import cpu_bf16_feature
+
     config = bench_config(model_name, workdir)
     scheme = TagScheme.multinerd(None, name="A")
     sentences = corpus.splits["train"]
     result: dict[str, Any] = {"model": model_name, "n_sentences": len(sentences), "n_steps": n_steps}
-    runs: list[tuple[str, Any, dict[str, Any]]] = [
-        ("baseline", baseline_trainer, {}),
-        ("ours", our_trainer, {}),
-    ]
+    runs: list[tuple[str, Any, dict[str, Any], Config]] = [("ours", our_trainer, {}, config)]
+    if baseline:
+        runs.insert(0, ("baseline", baseline_trainer, {}, config))
     if candidate:
-        runs.append(("ours_candidate", our_trainer, {"model_overrides": NO_ATTENTION_DROPOUT}))
-    for name, build, extra in runs:
-        trainer, collator, clock, stats = build(config, scheme, sentences, workdir, n_steps=n_steps, **extra)
+        runs.append(("ours_candidate", our_trainer, {"model_overrides": NO_ATTENTION_DROPOUT}, config))
+    if bf16 and cpu_bf16_feature() is not None:
+        runs.append(("ours_bf16", our_trainer, {}, replace(config, train=replace(config.train, precision="bf16"))))
+    elif bf16:
+        result["ours_bf16_skipped"] = "this CPU has no native bf16 (no avx512_bf16 or amx_bf16 flag)"
+    for name, build, extra, run_config in runs:
+        trainer, collator, clock, stats = build(run_config, scheme, sentences, workdir, n_steps=n_steps, **extra)
         result[name] = timed_train(trainer, collator, clock) | {"encoding": stats}
+        result[name]["precision"] = run_config.train.precision
         del trainer
-    for name in result.keys() & {"ours", "ours_candidate"}:
-        result[name]["speedup"] = result[name]["sentences_per_s"] / result["baseline"]["sentences_per_s"]
+    reference = "baseline" if baseline else "ours"
+    for name in result.keys() & {"ours", "ours_candidate", "ours_bf16"}:
+        result[name]["speedup"] = result[name]["sentences_per_s"] / result[reference]["sentences_per_s"]
+    if "ours_bf16" in result:
+        result["bf16_speedup_vs_fp32"] = result["ours_bf16"]["sentences_per_s"] / result["ours"]["sentences_per_s"]
     result["speedup"] = result["ours"]["speedup"]
     return result
 
@@ -318,7 +340,8 @@ def validation_f1(model: Any, tokenizer: Any, scheme: TagScheme, sentences: Sequ
     from seqeval.metrics import f1_score
     from seqeval.scheme import IOB2
 
-    from multinerd.tagger import Tagger, TorchBackend
+    from multinerd.backends import TorchBackend
+    from multinerd.tagger import Tagger
 
     tagger = Tagger(tokenizer, scheme.labels, TorchBackend(model, "cpu").logits, max_length=MAX_LENGTH)
     predicted = tagger.predict_words([list(s.words) for s in sentences])

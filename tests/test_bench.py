@@ -1,7 +1,8 @@
-"""Smoke tests of the benchmark scripts on a tiny random encoder, so that they cannot rot.
+"""Tests of the benchmark scripts on a tiny random encoder, so that they cannot rot.
 
-The figures themselves are not asserted (no timed assertions); the tests check that each
-script's core function runs end to end and that its counts add up.
+Speeds are never asserted (no timed assertions); the tests check that each script's core
+function runs end to end, that its counts add up, and that every derived figure (rates,
+speed-ups, utilisation, peaks) is the arithmetic its name says, from the measured parts.
 """
 
 import sys
@@ -14,6 +15,7 @@ sys.path.insert(0, str(BENCH))
 
 import baseline_recipe
 import flops
+import hardware
 import infer_throughput
 import run_all
 import train_throughput
@@ -91,7 +93,15 @@ def test_training_speed_counts_the_timed_steps(speed):
         assert 0 <= figures["padding_share"] < 1
         assert all(max(lengths) <= width for lengths, width in figures["batches"])
     assert speed["baseline"]["encoding"]["rows"] == 100
-    assert speed["speedup"] > 0
+    for path in ("baseline", "ours"):
+        figures = speed[path]
+        assert figures["sentences_per_s"] == pytest.approx(figures["rows"] / figures["seconds"], rel=1e-2)
+        real = sum(sum(lengths) for lengths, _ in figures["batches"])
+        positions = sum(len(lengths) * width for lengths, width in figures["batches"])
+        assert figures["padding_share"] == pytest.approx(1 - real / positions)
+    assert speed["speedup"] == pytest.approx(
+        speed["ours"]["sentences_per_s"] / speed["baseline"]["sentences_per_s"]
+    )
 
 
 def test_fixed_batches_of_ours_come_from_the_length_grouped_order(speed):
@@ -152,7 +162,43 @@ def test_profiles_split_the_time(tiny_model, tmp_path):
     profile = flops.profile_training(trainer, collator)
     assert profile["shares"]["forward"] > 0 and profile["shares"]["backward"] > 0
     assert sum(profile["shares"].values()) == pytest.approx(1.0, abs=0.02)
-    assert flops.matmul_gflops(size=64, seconds=0.05)["gflops"] > 0
+
+
+def test_matmul_peaks_measure_each_format_in_one_run():
+    size = 64
+    peaks = flops.matmul_peaks(size=size, seconds=0.05)
+    assert set(peaks) == {"fp32", "bf16", "int8"}
+    for figures in peaks.values():
+        if figures["gflops"] is None:  # a CPU without the kernel says why
+            assert figures["error"]
+            continue
+        # rate = 2 n^3 x (whole number of matmuls) / seconds
+        count = figures["gflops"] * 1e9 * figures["seconds"] / (2 * size**3)
+        assert count == pytest.approx(round(count), abs=1e-6) and round(count) >= 1
+    assert flops.matmul_gflops(size=size, seconds=0.05).keys() == peaks["fp32"].keys()
+
+
+def test_utilisation_is_against_the_peak_of_the_format_used():
+    shape = {"layers": 1, "hidden": 4, "intermediate": 8, "labels": 2}
+    batches = [([3, 2], 3)]
+    per_token = {n: flops.forward_flops_per_token(shape, n) for n in (2, 3)}
+    useful = 3 * per_token[3] + 2 * per_token[2]
+    executed = 2 * 3 * per_token[3]
+    figures = flops.utilisation(shape, batches, 2.0, 1e-6, training=False, fmt="bf16")
+    assert figures["format"] == "bf16" and figures["peak_gflops"] == 1e-6
+    assert figures["useful_gflops"] == pytest.approx(useful / 2.0 / 1e9)
+    assert figures["useful_fraction_of_matmul"] == pytest.approx(useful / 2.0 / 1e9 / 1e-6)
+    assert figures["executed_fraction_of_matmul"] == pytest.approx(executed / 2.0 / 1e9 / 1e-6)
+    assert figures["padding_flop_share"] == pytest.approx(1 - useful / executed)
+
+
+def test_short_texts_are_about_twenty_words_and_never_cut_an_entity():
+    sentences = load_corpus("sample", max_sentences=60).splits["train"]
+    pieces = hardware.short_texts(sentences)
+    assert [w for p in pieces for w in p.words] == [w for s in sentences for w in s.words]
+    assert all(not p.tags[0].startswith("I-") for p in pieces)
+    assert all(len(p.words) >= hardware.SHORT_WORDS for p in pieces[:-1])
+    assert sorted(len(p.words) for p in pieces)[len(pieces) // 2] <= hardware.SHORT_WORDS + 2
 
 
 def test_markdown_is_written_from_results(speed, quality, inference, tmp_path):

@@ -84,6 +84,13 @@ def test_run_writes_the_designed_layout(quick_run):
     assert {"difference", "ci95", "p_value"} <= set(report["comparison"])
     predictions = (quick_run / "A/predictions.jsonl").read_text().splitlines()
     assert len(predictions) == report["A"]["n_sentences"] == 40
+    # The precision train.precision=auto chose is said in every log line and in the report.
+    from multinerd.training import training_precision
+
+    chosen = training_precision("auto")
+    log = [json.loads(line) for line in (quick_run / "A/train_log.jsonl").read_text().splitlines()]
+    assert log and all(line["precision"] == chosen for line in log)
+    assert f'| training precision | {{"A": "{chosen}", "B": "{chosen}"}} |' in (quick_run / "report.md").read_text()
 
 
 @pytest.mark.slow

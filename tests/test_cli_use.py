@@ -107,24 +107,51 @@ def test_predict_errors_are_one_line(model: Path, tmp_path: Path, capsys) -> Non
     assert "model directory not found" in capsys.readouterr().err
 
 
-def test_export_then_predict_with_onnx(model: Path, tmp_path: Path, capsys) -> None:
+def test_export_then_predict_with_onnx(model: Path, tmp_path: Path, capsys, monkeypatch) -> None:
+    from multinerd import export
+
+    # Thresholds any int8 of this random model meets: what is tested is the accepted path end to end.
+    monkeypatch.setitem(export.MIN_ENTITY_AGREEMENT, "int8", 0.0)
+    monkeypatch.setitem(export.MAX_F1_DROP, "int8", 1.0)
     output = tmp_path / "onnx"
     data = conll_source(tmp_path / "data")
-    assert main(["export", "-m", str(model), "-o", str(output), "--int8", "--data", data]) in (0, 1)
+    assert main(["export", "-m", str(model), "-o", str(output), "--int8", "--data", data]) == 0
     captured = capsys.readouterr()
-    assert (output / "parity.json").exists() and (output / "model_int8.onnx").exists()
+    assert "export good" in captured.out and "refused" not in captured.err
+    assert " fp32: model.onnx: entity agreement 1.0000" in captured.out
     report = json.loads((output / "parity.json").read_text(encoding="utf-8"))
-    assert report["variants"]["fp32"]["passed"]
-    # The verdict printed matches the report: int8 on a random model may or may not pass.
-    assert ("export good" in captured.out) == report["passed"]
-    assert ("export refused" in captured.err) == (not report["passed"])
+    assert report["passed"] and (output / "model_int8.onnx").exists()
 
-    assert main(["predict", "-m", str(model), TEXT]) == 0
+    assert main(["predict", "-m", str(model), "--precision", "fp32", TEXT]) == 0
     by_torch = json.loads(capsys.readouterr().out)
-    assert main(["predict", "-m", str(output), "--backend", "onnx", TEXT]) == 0
+    assert by_torch["entities"]
+    # No --backend: the export directory is recognised and its fp32 graph runs.
+    assert main(["predict", "-m", str(output), TEXT]) == 0
     by_onnx = json.loads(capsys.readouterr().out)
     assert [(e["type"], e["start"], e["end"]) for e in by_onnx["entities"]] == [
         (e["type"], e["start"], e["end"]) for e in by_torch["entities"]]
+    assert main(["predict", "-m", str(output), "--backend", "onnx-int8", TEXT]) == 0
+    assert json.loads(capsys.readouterr().out)["text"] == TEXT
+    assert main(["predict", "-m", str(output), "--precision", "bf16", "--backend", "onnx", TEXT]) == EXIT_USAGE
+    assert "precision bf16 is for the torch backend" in capsys.readouterr().err
+
+
+def test_evaluate_an_export_directory_with_its_backend(model: Path, tmp_path: Path, capsys) -> None:
+    output = tmp_path / "onnx"
+    data = conll_source(tmp_path / "data")
+    assert main(["export", "-m", str(model), "-o", str(output), "--int8", "--force", "--data", data]) in (0, 1)
+    capsys.readouterr()
+    scores = {}
+    for backend in ("torch", "onnx", "onnx-int8"):
+        directory = model if backend == "torch" else output
+        out = tmp_path / f"eval-{backend}"
+        argv = ["evaluate", "-m", str(directory), "--data", data, "--split", "test", "-o", str(out),
+                "--set", "eval.bootstrap=0"]
+        assert main([*argv, "--backend", backend] if backend == "onnx-int8" else argv) == 0
+        assert "strict P" in capsys.readouterr().out
+        scores[backend] = json.loads((out / "metrics.json").read_text())["strict"]["micro"]["f1"]
+    assert scores["onnx"] == pytest.approx(scores["torch"], abs=1e-9)
+    assert 0.0 <= scores["onnx-int8"] <= 1.0
 
 
 def test_export_fp32_only_passes(model: Path, tmp_path: Path, capsys) -> None:
@@ -134,15 +161,25 @@ def test_export_fp32_only_passes(model: Path, tmp_path: Path, capsys) -> None:
     assert not (output / "model_int8.onnx").exists()
 
 
-def test_export_refusal_exits_non_zero_and_keeps_files(model: Path, tmp_path: Path, capsys, monkeypatch):
+def test_export_refusal_exits_non_zero_and_removes_or_keeps_files(model: Path, tmp_path: Path, capsys,
+                                                                   monkeypatch):
     from multinerd import export
 
     # An impossible threshold stands in for a broken export: the verdict path is what is tested.
-    monkeypatch.setitem(export.MIN_AGREEMENT, "fp32", 1.01)
+    monkeypatch.setitem(export.MIN_ENTITY_AGREEMENT, "fp32", 1.01)
     output = tmp_path / "onnx"
     assert main(["export", "-m", str(model), "-o", str(output), "--data", conll_source(tmp_path / "d")]) == 1
-    assert "export refused: fp32: sentence agreement 1.0000 is below 1.01" in capsys.readouterr().err
-    assert (output / "model.onnx").exists() and "FAILED" in (output / "parity.md").read_text(encoding="utf-8")
+    err = capsys.readouterr().err
+    assert "refused: fp32: entity agreement 1.0000 is below 1.01" in err and "removed (keep with --force)" in err
+    assert not (output / "model.onnx").exists() and "refused" in (output / "parity.md").read_text()
+    argv = ["export", "-m", str(model), "-o", str(output), "--force", "--data", conll_source(tmp_path / "d")]
+    assert main(argv) == 1
+    assert "kept and marked refused (--force)" in capsys.readouterr().err
+    assert (output / "model.onnx").exists() and (output / "model.onnx.REFUSED").exists()
+    from multinerd.backends import RefusedExportWarning
+
+    with pytest.warns(RefusedExportWarning, match="failed its parity check"):
+        assert main(["predict", "-m", str(output), TEXT]) == 0
 
 
 @pytest.fixture

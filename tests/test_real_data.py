@@ -114,8 +114,8 @@ def test_mixed_schemes_no_reading_explains_name_file_and_line(tmp_path: Path) ->
 def test_hyphenated_lower_case_types_train_evaluate_predict_export_and_serve(tmp_path: Path, capsys) -> None:
     from fastapi.testclient import TestClient
 
-    from multinerd.export import load_tagger
     from multinerd.server import create_app
+    from multinerd.tagger import Tagger
 
     data = write_corpus(tmp_path / "wnut", "bilou", copies=2)
     out = tmp_path / "out"
@@ -162,7 +162,7 @@ def test_hyphenated_lower_case_types_train_evaluate_predict_export_and_serve(tmp
     assert (onnx / "model.onnx").is_file()
 
     client = TestClient(
-        create_app({"A": load_tagger(out / "A"), "A-onnx": load_tagger(onnx, backend="onnx")})
+        create_app({"A": Tagger.from_pretrained(out / "A"), "A-onnx": Tagger.from_pretrained(onnx, backend="onnx")})
     )
     for name in ("A", "A-onnx"):
         response = client.post("/predict", json={"text": "Serena Williams won in new york .", "model": name})

@@ -17,9 +17,12 @@ from transformers import (
     RobertaForTokenClassification,
 )
 
+from multinerd import backends
+from multinerd.backends import BackendError
 from multinerd.labels import SCHEME_B_TYPES, TagScheme
-from multinerd.modelhub import resolve_model_name
-from multinerd.tagger import Tagger, TaggerError, decode_entities, read_labels, split_words
+from multinerd.modeldir import ModelDirError, read_labels
+from multinerd.modelhub import ModelNotFoundError, resolve_model_name
+from multinerd.tagger import Tagger, decode_entities, split_words
 
 SCHEME = TagScheme.multinerd(SCHEME_B_TYPES)
 
@@ -163,20 +166,47 @@ def test_window_settings_come_from_multinerd_yaml(tmp_path, tokenizer):
     assert (tagger.max_length, tagger.stride) == (40, 5)
     assert Tagger.from_pretrained(directory, device="cpu", max_length=20, stride=0).max_length == 20
     (directory / "multinerd.yaml").write_text("model:\n  max_length: long\n")
-    with pytest.raises(TaggerError, match="model.max_length must be an integer"):
+    with pytest.raises(ModelDirError, match="model.max_length must be an integer"):
         Tagger.from_pretrained(directory, device="cpu")
 
 
 def test_bad_model_directories_are_named(tmp_path, random_dir):
-    with pytest.raises(TaggerError, match="not found"):
+    with pytest.raises(ModelNotFoundError, match="model directory not found"):
         Tagger.from_pretrained(tmp_path / "missing")
     config = json.loads((random_dir / "config.json").read_text())
     config["id2label"] = {"0": "LABEL_0", "1": "LABEL_1"}
     (tmp_path / "config.json").write_text(json.dumps(config))
-    with pytest.raises(TaggerError, match=r"config.json: id2label\[0\] is 'LABEL_0'"):
+    with pytest.raises(ModelDirError, match=r"config.json: id2label\[0\] is 'LABEL_0'"):
         read_labels(tmp_path)
-    with pytest.raises(TaggerError, match="unknown backend 'tpu'"):
+    with pytest.raises(BackendError, match="unknown backend 'tpu'"):
         Tagger.from_pretrained(random_dir, backend="tpu")
+
+
+def test_bf16_tagger_agrees_with_fp32_where_the_cpu_has_it(random_dir, monkeypatch):
+    sentences = [["Angela", "Merkel", "met", "the", "Pope", "in", "Rome", "."], ["Paris"]]
+    fp32 = Tagger.from_pretrained(random_dir, device="cpu")
+    assert fp32.precision == "fp32"
+    monkeypatch.setattr(backends, "cpu_bf16_feature", lambda: "avx512_bf16")
+    bf16 = Tagger.from_pretrained(random_dir, device="cpu", precision="auto")
+    assert bf16.precision == "bf16"
+    for a, b in zip(fp32.predict_proba(sentences), bf16.predict_proba(sentences)):
+        assert a.shape == b.shape
+        np.testing.assert_allclose(a, b, atol=0.05)  # bf16 keeps 8 bits of mantissa
+    # Linear weights are cast once; the result is autocast's exactly (it computes them in bf16 anyway).
+    model = BertForTokenClassification.from_pretrained(random_dir).eval()
+    ids = torch.tensor([[101, 2000, 2003, 102]])
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        expected = model(input_ids=ids, attention_mask=torch.ones_like(ids)).logits.float().numpy()
+    got = backends.TorchBackend(model, "cpu", "bf16").logits(ids.numpy(), np.ones((1, 4), dtype=np.int64))
+    assert model.classifier.weight.dtype == torch.bfloat16
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_bf16_falls_back_or_is_refused_without_native_support(random_dir, monkeypatch):
+    monkeypatch.setattr(backends, "cpu_bf16_feature", lambda: None)
+    assert Tagger.from_pretrained(random_dir, device="cpu", precision="auto").precision == "fp32"
+    with pytest.raises(BackendError, match="precision bf16: this CPU .* no native bf16"):
+        Tagger.from_pretrained(random_dir, device="cpu", precision="bf16")
 
 
 def test_decode_entities_scores_are_means_of_word_probabilities():

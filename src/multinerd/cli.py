@@ -111,6 +111,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         scheme_name=args.scheme,
         restrict_to_model_types=args.restrict_to_model_types,
         output=output,
+        backend=args.backend,
     )
     label = f"{args.model} on {metrics['source']} {args.split} (scheme {metrics['scheme']})"
     print("\n".join(summary_lines(metrics, label)))
@@ -170,14 +171,16 @@ def _predict_inputs(args: argparse.Namespace) -> list[Any]:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from multinerd.documents import write_predictions
-    from multinerd.export import load_tagger
+    from multinerd.tagger import Tagger
 
     documents = _predict_inputs(args)
     # Opened before the model loads, so an unwritable path fails at once (one line, see main).
     with (
         open(args.output, "w", encoding="utf-8") if args.output else contextlib.nullcontext(sys.stdout) as out
     ):
-        tagger = load_tagger(args.model, backend=args.backend, batch_size=args.batch_size)
+        tagger = Tagger.from_pretrained(
+            args.model, backend=args.backend, precision=args.precision, batch_size=args.batch_size
+        )
         n_entities = write_predictions(tagger, documents, out, args.format)
     summary = f"{len(documents)} documents, {n_entities} entities"
     if args.output:
@@ -194,6 +197,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         args.model,
         args.output,
         int8=args.int8,
+        force=args.force,
         parity_data=args.data,
         parity_split=args.split,
         max_sentences=args.max_sentences,
@@ -204,16 +208,18 @@ def cmd_export(args: argparse.Namespace) -> int:
     )
     for name, variant in result.variants.items():
         print(
-            f"{name:>5}: {variant.file}: identical entities in {variant.sentence_agreement:.4f} "
-            f"of sentences, strict F1 {variant.strict_f1:.4f} ({-100 * variant.f1_drop + 0.0:+.2f} points)"
+            f"{name:>5}: {variant.file}: entity agreement {variant.entity_agreement:.4f}, strict F1 "
+            f"{variant.strict_f1:.4f} ({-100 * variant.f1_drop + 0.0:+.2f} points): "
+            f"{'accepted' if variant.passed else 'refused, ' + variant.status}"
         )
     if not result.passed:
+        kept = "kept and marked refused (--force)" if args.force else "removed (keep with --force)"
         print(
-            f"multinerd export: export refused: {'; '.join(result.failures())}; "
-            f"files kept in {args.output} for inspection (see parity.md)",
+            f"multinerd export: refused: {'; '.join(result.failures())}; refused files {kept}; "
+            f"see {args.output}/parity.md",
             file=sys.stderr,
         )
-        return 1  # the export ran, but its output must not be used: not a usage error
+        return 1  # the export ran, but a refused file must not be used: not a usage error
     print(f"export good: {args.output} (report: parity.md)")
     return 0
 
@@ -229,6 +235,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         port=args.port,
         backend=args.backend,
         batch_size=args.batch_size,
+        precision=args.precision,
         api_key=args.api_key or os.environ.get(API_KEY_ENV) or None,
         no_auth=args.no_auth,
         max_body_bytes=args.max_body_bytes,
@@ -252,14 +259,34 @@ def _add_config_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_runtime_options(parser: argparse.ArgumentParser) -> None:
-    """How a saved model runs: shared by ``predict`` and ``serve``."""
+def _add_backend_option(parser: argparse.ArgumentParser) -> None:
+    from multinerd.backends import BACKENDS
+
     parser.add_argument(
         "--backend",
-        choices=["torch", "onnx", "onnx-int8"],
-        default="torch",
-        help="how to run the model; onnx needs an export directory (default: %(default)s)",
+        choices=BACKENDS,
+        default=None,
+        help="how to run the model (default: the directory's own: torch for a model directory, "
+        "onnx for an export directory; onnx-int8 runs model_int8.onnx)",
     )
+
+
+def _add_precision_option(parser: argparse.ArgumentParser) -> None:
+    from multinerd.backends import PRECISIONS
+
+    parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="auto",
+        help="torch backend's number format (default: %(default)s: bf16 where the CPU or GPU "
+        "computes it natively, else fp32; bf16 is refused where it is not native)",
+    )
+
+
+def _add_runtime_options(parser: argparse.ArgumentParser) -> None:
+    """How a saved model runs: shared by ``predict`` and ``serve``."""
+    _add_backend_option(parser)
+    _add_precision_option(parser)
     parser.add_argument(
         "--batch-size",
         type=int,
@@ -362,6 +389,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: off: they count as missed)",
     )
     evaluate.add_argument("--output", "-o", metavar="DIR", help="where to write (default: MODEL/eval-SPLIT)")
+    _add_backend_option(evaluate)
     evaluate.set_defaults(handler=cmd_evaluate)
 
     score = command("score", "score predictions made anywhere: CoNLL 'token … gold pred' or predictions.jsonl")
@@ -448,6 +476,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="check parity on the first N sentences only (default: all)",
     )
+    export.add_argument(
+        "--force",
+        action="store_true",
+        help="keep a file that fails its parity check, marked refused (every later use warns); "
+        "default: off, such a file is removed",
+    )
     export.set_defaults(handler=cmd_export)
 
     serve = command("serve", "HTTP API and demo page")
@@ -517,10 +551,12 @@ def build_parser() -> argparse.ArgumentParser:
 def _known_errors() -> tuple[type[BaseException], ...]:
     """Errors caused by input the user can fix. Evaluated only when an exception is raised,
     so the heavy modules are imported only then."""
+    from multinerd.backends import BackendError
     from multinerd.corpus import DataError
     from multinerd.export import ExportError
     from multinerd.features import AlignmentError
     from multinerd.labels import TagError
+    from multinerd.modeldir import ModelDirError
     from multinerd.modelhub import ModelNotFoundError
     from multinerd.scoring import ScoringError
     from multinerd.server import ServeError
@@ -536,6 +572,8 @@ def _known_errors() -> tuple[type[BaseException], ...]:
         ScoringError,
         ExportError,
         ServeError,
+        BackendError,
+        ModelDirError,
     )
 
 

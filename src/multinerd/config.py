@@ -15,6 +15,10 @@ from typing import Any, Literal
 
 import yaml
 
+#: Longest window (sub-tokens, special tokens included) when neither settings nor the model say less.
+DEFAULT_MAX_LENGTH = 512
+#: Words shared by consecutive windows when nothing says otherwise.
+DEFAULT_STRIDE = 32
 
 #: Keys a saved ``multinerd.yaml`` adds beside the settings; loading it again ignores them.
 RUN_RECORD_KEYS = ("scheme", "data_fingerprint")
@@ -85,9 +89,9 @@ class ModelConfig:
     #: Hub name, local directory, or ``pypi:PACKAGE`` for a model shipped inside a Python package.
     name: str = "bert-base-cased"
     #: Sub-tokens per window, special tokens included; longer sentences are windowed.
-    max_length: int = 512
+    max_length: int = DEFAULT_MAX_LENGTH
     #: Words shared by consecutive windows, so every word has context on both sides.
-    stride: int = 32
+    stride: int = DEFAULT_STRIDE
     #: Attention dropout for fine-tuning; ``None`` keeps the encoder's own. 0 lets PyTorch use its
     #: fused attention kernel in training (about 1.3x faster on the CPU, see BENCHMARKS.md).
     attention_dropout: float | None = None
@@ -112,7 +116,8 @@ class TrainConfig:
     eval_on_start: bool = False
     #: Stop after this many evaluations without a better validation F1; 0 never stops early.
     patience: int = 3
-    #: ``auto`` uses bf16 where the GPU supports it, else fp16 on GPU, else fp32.
+    #: ``auto``: bf16 where the hardware computes it natively (a GPU that reports it, a CPU with
+    #: AVX-512 BF16 or AMX), fp16 on older GPUs, else fp32. ``bf16`` on a CPU without it is refused.
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     group_by_length: bool = True
     dataloader_workers: int = 0

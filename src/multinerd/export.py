@@ -1,30 +1,39 @@
-"""ONNX export, int8 quantisation, and the parity check that decides whether an export is good.
+"""ONNX export, int8 quantisation, and the parity check that decides whether each exported file is good.
 
 An export directory is self-contained: ``model.onnx`` (float32; the encoder and the
 token-classification head, dynamic batch and sequence axes), optionally
-``model_int8.onnx`` (dynamic int8 quantisation by ONNX Runtime), the tokenizer files,
-``config.json`` (for ``id2label``) and ``multinerd.yaml`` (for the window settings). It
-needs neither PyTorch nor the original weights to run: :func:`load_tagger` with
-``backend="onnx"`` (or ``"onnx-int8"``) builds the same :class:`~multinerd.tagger.Tagger`
-as PyTorch does, with ONNX Runtime behind its one model call.
+``model_int8.onnx``, the tokenizer files, ``config.json`` (for ``id2label``) and
+``multinerd.yaml`` (for the window settings). It needs neither PyTorch nor the original
+weights to run: ``Tagger.from_pretrained(export_dir)`` finds ``model.onnx`` and runs it with
+ONNX Runtime (:mod:`multinerd.backends`), tagging the same words the same way.
 
-The parity check tags one split of a data source with the PyTorch model and with each
-exported file and writes ``parity.json`` and ``parity.md`` next to them. An export is good
-only when both hold:
+**int8.** Dynamic quantisation (int8 weights, one scale per output channel; activations
+quantised per tensor at run time) of the attention projections (query, key, value, output).
+What measured as hurting most on the quickstart model stays float32 (README, "ONNX
+export"): the classifier head, which turns hidden states into the label scores every
+decision is read from, and both feed-forward matrices, whose inputs (the layer-norm output
+and the GELU output) have a few very large activations, so one int8 scale per tensor leaves
+the other values only a few levels. Embedding look-ups stay float32 too (quantising them
+lost a full F1 point and saves no compute). Static calibration did worse (README).
 
-* **sentence agreement**: the share of sentences whose entities (type and word span) are
-  exactly those of the PyTorch model is at least :data:`MIN_AGREEMENT` -- 0.999 for float32,
-  0.98 for int8. Float32 ONNX runs the same arithmetic in another kernel order (differences
-  around 1e-6), which can only flip an argmax at an exact tie, so below 0.999 the graph
-  itself is wrong (a baked-in shape, a missing mask). Dynamic int8 quantisation changes
-  weights and activations by about 1% of their range; published BERT results lose well
-  under one F1 point with it, and 2% of sentences changing is the most that still leaves
-  the model recognisably the one that was evaluated.
-* **F1 drop**: the strict micro F1 against gold falls by at most :data:`MAX_F1_DROP`
-  (0.5 points) from the PyTorch model's -- the size of the smallest difference the
-  report treats as meaningful between systems, so an export never costs a "real" difference.
+**Parity.** The check tags one split of a data source with the PyTorch model and with each
+exported file, and gives every file its own verdict (``parity.json``, ``parity.md``). A file
+is good when both hold:
 
-A failed check keeps every file so the disagreements listed in the report can be inspected.
+* **entity agreement**: the micro F1 of the file's entities (sentence, type, word span)
+  scored against the PyTorch model's entities is at least :data:`MIN_ENTITY_AGREEMENT`:
+  0.999 for float32, which runs the same arithmetic in another order (differences around
+  1e-6 flip an argmax only at an exact tie, so less means a wrong graph: a baked-in shape,
+  a missing mask); 0.98 for int8: at most one entity in fifty may change, the loss that
+  published int8 BERT results (well under one F1 point) imply, and small enough that the
+  model is recognisably the one that was evaluated.
+* **F1 drop**: the strict micro F1 against gold falls by at most :data:`MAX_F1_DROP` (0.5
+  points) from the PyTorch model's: the smallest difference the report treats as
+  meaningful between systems, so an export never costs a "real" difference.
+
+A file that fails is deleted (its disagreements stay listed in ``parity.md``) unless
+``force=True`` keeps it, with a ``<file>.REFUSED`` marker beside it that makes every later
+load warn.
 """
 
 from __future__ import annotations
@@ -41,90 +50,37 @@ from typing import Any
 
 import numpy as np
 
+from multinerd.backends import INT8_FILE, ONNX_FILE
 from multinerd.labels import DECODING_MODE, TagScheme, entity_spans
-from multinerd.modelhub import ModelNotFoundError
-from multinerd.tagger import (
-    Tagger,
-    TaggerError,
+from multinerd.modeldir import (
+    CONFIG_FILE,
+    HF_CONFIG,
+    PARITY_JSON,
+    PARITY_MD,
+    REFUSED_SUFFIX,
     read_labels,
-    usable_cpus,
+    require_dir,
 )
+from multinerd.tagger import Tagger
 
-ONNX_FILE = "model.onnx"
-INT8_FILE = "model_int8.onnx"
 #: The files besides the ONNX graphs that make an export directory self-contained.
-COPIED_FILES = ("config.json", "multinerd.yaml")
-#: Backend names :func:`load_tagger` accepts, and the file each one runs.
-ONNX_BACKENDS = {"onnx": ONNX_FILE, "onnx-int8": INT8_FILE}
-BACKENDS = ("torch", *ONNX_BACKENDS)
-#: Lowest share of sentences with exactly the PyTorch model's entities (see the module docstring).
-MIN_AGREEMENT = {"fp32": 0.999, "int8": 0.98}
-#: Largest fall in strict micro F1 (absolute, 0.005 = half a point) an export may cost.
-MAX_F1_DROP = 0.005
+COPIED_FILES = (HF_CONFIG, CONFIG_FILE)
+#: Each exported variant: its backend name and the file it writes.
+VARIANTS = {"fp32": ("onnx", ONNX_FILE), "int8": ("onnx-int8", INT8_FILE)}
+#: Lowest entity-level micro F1 against the PyTorch model's entities (see the module docstring).
+MIN_ENTITY_AGREEMENT = {"fp32": 0.999, "int8": 0.98}
+#: Largest fall in strict micro F1 against gold (absolute, 0.005 = half a point) a file may cost.
+MAX_F1_DROP = {"fp32": 0.005, "int8": 0.005}
 #: Opset 17 is the first with a LayerNormalization operator, which keeps the graph small.
 OPSET = 17
 #: Disagreeing sentences listed in the report, for inspection.
 MAX_EXAMPLES = 10
+#: Matrix multiplies int8 leaves in float32, by the end of their node name (see the module docstring).
+INT8_KEEP_FLOAT = ("/classifier/MatMul", "/intermediate/dense/MatMul", "/output/dense/MatMul")
 
 
 class ExportError(ValueError):
-    """A model directory that cannot be exported, or an export directory that cannot be loaded."""
-
-
-# ---------------------------------------------------------------------------- running ONNX
-
-
-class OnnxBackend:
-    """An ONNX Runtime session behind the Tagger's ``logits(input_ids, attention_mask)`` call.
-
-    CPU only, with intra-op threads set to the CPUs this process may use (ONNX Runtime
-    counts the machine's cores, which a container or taskset may not grant) and one
-    inter-op thread: a BERT graph is a chain, so parallel branches buy nothing.
-    """
-
-    def __init__(self, path: str | Path, *, threads: int | None = None) -> None:
-        import onnxruntime
-
-        path = Path(path)
-        if not path.is_file():
-            raise ModelNotFoundError(f"ONNX model not found: {path}; write one with `multinerd export`")
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = threads or usable_cpus()
-        options.inter_op_num_threads = 1
-        self.path = path
-        self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        names = {node.name for node in self.session.get_inputs()}
-        if names != {"input_ids", "attention_mask"}:
-            raise ExportError(f"{path}: inputs are {sorted(names)}; expected attention_mask and input_ids")
-
-    def logits(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
-        feeds = {"input_ids": input_ids.astype(np.int64), "attention_mask": attention_mask.astype(np.int64)}
-        return self.session.run(["logits"], feeds)[0]
-
-
-def load_tagger(
-    directory: str | Path,
-    *,
-    backend: str = "torch",
-    device: str | None = None,
-    batch_size: int = 32,
-    name: str | None = None,
-) -> Tagger:
-    """A Tagger for a model directory (``"torch"``) or an export directory (``"onnx"``, ``"onnx-int8"``).
-
-    The ONNX Tagger takes its labels, tokenizer and window settings from the export
-    directory exactly as :meth:`Tagger.from_pretrained` does from a model directory, so
-    both tag the same words the same way.
-    """
-    path = Path(directory)
-    if not path.is_dir():
-        raise ModelNotFoundError(f"model directory not found: {path}")
-    if backend not in BACKENDS:
-        raise TaggerError(f"unknown backend {backend!r} for {path} (expected one of {', '.join(BACKENDS)})")
-    tagger = Tagger.from_pretrained(path, backend=backend, device=device, batch_size=batch_size)
-    if name:
-        tagger.name = name
-    return tagger
+    """A model directory that cannot be exported, or an export that cannot be written."""
 
 
 # ---------------------------------------------------------------------------- writing ONNX
@@ -180,19 +136,31 @@ def write_onnx(model_dir: Path, path: Path, *, opset: int = OPSET) -> None:
 
 
 def write_int8(source: Path, path: Path) -> None:
-    """Dynamic int8 quantisation (int8 weights, activations quantised at run time) of ``source``.
+    """int8 copy of ``source``: dynamic, per-channel weights, with :data:`INT8_KEEP_FLOAT` left in float32.
 
-    Weights get one scale per output channel: on MiniLM-L6 this halved the largest change
-    in label probabilities against one scale per matrix (3.3e-3 against 7.0e-3 on the sample).
+    Nodes are matched by the names the PyTorch exporter gives BERT-like encoders
+    (``.../layer.N/output/dense/MatMul``); attention's own output projection is quantised.
     """
+    import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
+    names = [node.name for node in onnx.load(str(source), load_external_data=False).graph.node]
+    keep = [name for name in names if name.endswith(INT8_KEEP_FLOAT) and "/attention/" not in name]
+    if len(keep) < 2:
+        raise ExportError(f"{source}: no classifier or feed-forward MatMul nodes found; not a BERT-like graph?")
     # The quantiser logs a hint about optional pre-processing at WARNING on the root logger.
     root = logging.getLogger()
     level = root.level
     root.setLevel(logging.ERROR)
     try:
-        quantize_dynamic(str(source), str(path), weight_type=QuantType.QInt8, per_channel=True)
+        quantize_dynamic(
+            str(source),
+            str(path),
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+            op_types_to_quantize=["MatMul"],
+            nodes_to_exclude=keep,
+        )
     finally:
         root.setLevel(level)
 
@@ -218,12 +186,20 @@ def _entities(tags: Sequence[str]) -> list[tuple[str, int, int]]:
     return entity_spans(tags, DECODING_MODE)
 
 
+def entity_agreement(reference: Sequence[Sequence[str]], other: Sequence[Sequence[str]]) -> float:
+    """Micro F1 of ``other``'s entities against ``reference``'s (1.0 when neither has any)."""
+    ref = {(i, *e) for i, tags in enumerate(reference) for e in _entities(tags)}
+    got = {(i, *e) for i, tags in enumerate(other) for e in _entities(tags)}
+    return 2 * len(ref & got) / (len(ref) + len(got)) if ref or got else 1.0
+
+
 @dataclass
 class VariantParity:
-    """How one exported file compares with the PyTorch model on the parity split."""
+    """How one exported file compares with the PyTorch model on the parity split, and its verdict."""
 
     file: str
     size_bytes: int
+    entity_agreement: float
     sentence_agreement: float
     tag_agreement: float
     n_disagreeing: int
@@ -231,9 +207,12 @@ class VariantParity:
     strict_f1: float
     f1_drop: float
     seconds: float
-    min_agreement: float
+    min_entity_agreement: float
+    max_f1_drop: float
     failures: list[str] = field(default_factory=list)
     examples: list[dict[str, Any]] = field(default_factory=list)
+    #: ``accepted``, ``removed`` (failed; file deleted) or ``kept-refused`` (failed; kept by ``force``).
+    status: str = "accepted"
 
     @property
     def passed(self) -> bool:
@@ -246,13 +225,11 @@ def _strict_f1(gold: list[list[str]], pred: list[list[str]], scheme: TagScheme) 
     return float(score(gold, pred, scheme=scheme, bootstrap=0)["strict"]["micro"]["f1"])
 
 
-def judge(
-    agreement: float, f1_drop: float, min_agreement: float, max_f1_drop: float = MAX_F1_DROP
-) -> list[str]:
-    """Why an export fails the parity thresholds; empty when it passes."""
+def judge(agreement: float, f1_drop: float, min_agreement: float, max_f1_drop: float) -> list[str]:
+    """Why an exported file fails the parity thresholds; empty when it passes."""
     failures = []
     if agreement < min_agreement:
-        failures.append(f"sentence agreement {agreement:.4f} is below {min_agreement}")
+        failures.append(f"entity agreement {agreement:.4f} is below {min_agreement}")
     if f1_drop > max_f1_drop + 1e-12:
         failures.append(f"strict F1 drops by {100 * f1_drop:.2f} points, more than {100 * max_f1_drop:.2f}")
     return failures
@@ -278,31 +255,34 @@ def compare_variant(
     tag_same = sum(a == b for ref, pred in zip(ref_tags, tags) for a, b in zip(ref, pred))
     diffs = [float(np.abs(a - b).max()) for a, b in zip(ref_probs, probs) if len(a)]
     f1 = _strict_f1(gold, tags, scheme)
-    agreement = sum(same) / len(same)
+    agreement = entity_agreement(ref_tags, tags)
     examples = [
         {"index": i, "words": words[i], "torch": ref_tags[i], variant: tags[i]}
         for i, ok in enumerate(same)
         if not ok
     ][:MAX_EXAMPLES]
+    minimum, max_drop = MIN_ENTITY_AGREEMENT[variant], MAX_F1_DROP[variant]
     return VariantParity(
         file=path.name,
         size_bytes=path.stat().st_size,
-        sentence_agreement=agreement,
+        entity_agreement=agreement,
+        sentence_agreement=sum(same) / len(same),
         tag_agreement=tag_same / n_tags if n_tags else 1.0,
         n_disagreeing=len(same) - sum(same),
         max_abs_prob_diff=max(diffs, default=0.0),
         strict_f1=f1,
         f1_drop=ref_f1 - f1,
         seconds=seconds,
-        min_agreement=MIN_AGREEMENT[variant],
-        failures=judge(agreement, ref_f1 - f1, MIN_AGREEMENT[variant]),
+        min_entity_agreement=minimum,
+        max_f1_drop=max_drop,
+        failures=judge(agreement, ref_f1 - f1, minimum, max_drop),
         examples=examples,
     )
 
 
 @dataclass
 class ExportResult:
-    """What :func:`export_onnx` wrote and whether the export is good."""
+    """What :func:`export_onnx` wrote and the verdict of each exported file."""
 
     output_dir: Path
     files: list[str]
@@ -327,7 +307,7 @@ class ExportResult:
             "data": self.data,
             "split": self.split,
             "n_sentences": self.n_sentences,
-            "thresholds": {"min_sentence_agreement": MIN_AGREEMENT, "max_f1_drop": MAX_F1_DROP},
+            "thresholds": {"min_entity_agreement": MIN_ENTITY_AGREEMENT, "max_f1_drop": MAX_F1_DROP},
             "torch": {"strict_f1": self.torch_f1, "seconds": self.torch_seconds},
             "variants": {
                 name: {**vars(variant), "passed": variant.passed}
@@ -337,34 +317,41 @@ class ExportResult:
         }
 
 
+def _verdict(name: str, variant: VariantParity) -> str:
+    if variant.passed:
+        return f"{name}: **accepted**"
+    return f"{name}: **refused** ({variant.status}): " + "; ".join(variant.failures)
+
+
 def format_parity(result: ExportResult) -> str:
-    """``parity.md``: the verdict, the table, the thresholds and the first disagreements."""
-    verdict = "PASSED" if result.passed else "FAILED: " + "; ".join(result.failures())
+    """``parity.md``: one verdict per file, the table, the thresholds and the first disagreements."""
     lines = [
         "# ONNX export parity",
         "",
-        f"Verdict: **{verdict}**",
+        *(f"- {_verdict(name, v)}" for name, v in result.variants.items()),
         "",
-        f"{result.n_sentences} sentences of `{result.data}` ({result.split}), tagged by the PyTorch model "
-        "and by each exported file.",
+        (f"{result.n_sentences} sentences of `{result.data}` ({result.split}), tagged by the PyTorch model "
+        "and by each exported file."),
         "",
-        "| model | file | MB | sentences with identical entities | identical tags | max prob diff "
-        "| strict F1 | F1 drop (points) | seconds | passed |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
-        f"| torch | (model directory) | | | | | {result.torch_f1:.4f} | | {result.torch_seconds:.2f} | |",
+        ("| model | file | MB | entity agreement (F1 vs torch) | sentences with identical entities "
+        "| identical tags | max prob diff | strict F1 | F1 drop (points) | seconds | verdict |"),
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        f"| torch | (model directory) | | | | | | {result.torch_f1:.4f} | | {result.torch_seconds:.2f} | |",
     ]
     for name, v in result.variants.items():
         lines.append(
-            f"| {name} | {v.file} | {v.size_bytes / 1e6:.1f} | {v.sentence_agreement:.4f} "
-            f"({v.n_disagreeing} differ) | {v.tag_agreement:.4f} | {v.max_abs_prob_diff:.2e} "
-            f"| {v.strict_f1:.4f} "
-            f"| {100 * v.f1_drop:+.2f} | {v.seconds:.2f} | {'yes' if v.passed else 'NO'} |"
+            f"| {name} | {v.file} | {v.size_bytes / 1e6:.1f} | {v.entity_agreement:.4f} "
+            f"| {v.sentence_agreement:.4f} ({v.n_disagreeing} differ) | {v.tag_agreement:.4f} "
+            f"| {v.max_abs_prob_diff:.2e} | {v.strict_f1:.4f} | {100 * v.f1_drop:+.2f} | {v.seconds:.2f} "
+            f"| {'accepted' if v.passed else 'refused'} |"
         )
     lines += [
         "",
-        "Thresholds: sentence agreement at least "
-        + ", ".join(f"{k} {v}" for k, v in MIN_AGREEMENT.items())
-        + f"; strict F1 drop at most {100 * MAX_F1_DROP:.1f} points (reasons in `multinerd.export`).",
+        "Thresholds: entity agreement at least "
+        + ", ".join(f"{k} {v}" for k, v in MIN_ENTITY_AGREEMENT.items())
+        + "; strict F1 drop at most "
+        + ", ".join(f"{k} {100 * v:.1f} points" for k, v in MAX_F1_DROP.items())
+        + " (reasons in `multinerd.export`).",
     ]
     for name, v in result.variants.items():
         if v.examples:
@@ -388,7 +375,7 @@ def parity_check(
     batch_size: int = 32,
     files: Sequence[str] = (),
 ) -> ExportResult:
-    """Tag one split with PyTorch and each exported variant; write ``parity.json`` and ``parity.md``."""
+    """Tag one split with PyTorch (fp32) and each exported variant; judge each variant on its own."""
     from multinerd.corpus import load_corpus
 
     corpus = load_corpus(data, lang=lang, max_sentences=max_sentences)
@@ -396,7 +383,7 @@ def parity_check(
     if not sentences:
         raise ExportError(f"{data} has no sentences in split {split!r} to check parity on")
     words = [list(sentence.words) for sentence in sentences]
-    torch_tagger = load_tagger(model_dir, backend="torch", device="cpu", batch_size=batch_size)
+    torch_tagger = Tagger.from_pretrained(model_dir, backend="torch", device="cpu", batch_size=batch_size)
     scheme = TagScheme.from_tags(torch_tagger.labels, name=model_dir.name)
     gold = [scheme.convert(sentence.tags) for sentence in sentences]
     started = time.perf_counter()
@@ -406,11 +393,10 @@ def parity_check(
     reference = (ref_probs, ref_tags, _strict_f1(gold, ref_tags, scheme))
     compared = {}
     for variant in variants:
-        backend = "onnx" if variant == "fp32" else "onnx-int8"
-        tagger = load_tagger(output_dir, backend=backend, batch_size=batch_size)
-        path = output_dir / ONNX_BACKENDS[backend]
-        compared[variant] = compare_variant(variant, tagger, path, words, gold, reference, scheme)
-    result = ExportResult(
+        backend, file = VARIANTS[variant]
+        tagger = Tagger.from_pretrained(output_dir, backend=backend, batch_size=batch_size)
+        compared[variant] = compare_variant(variant, tagger, output_dir / file, words, gold, reference, scheme)
+    return ExportResult(
         output_dir=output_dir,
         files=list(files),
         data=data,
@@ -420,11 +406,31 @@ def parity_check(
         torch_seconds=torch_seconds,
         variants=compared,
     )
-    (output_dir / "parity.json").write_text(
+
+
+def settle_refused(result: ExportResult, *, force: bool) -> None:
+    """Delete each refused file, or with ``force`` keep it beside a ``.REFUSED`` marker that makes loads warn."""
+    for variant in result.variants.values():
+        path = result.output_dir / variant.file
+        marker = path.with_name(path.name + REFUSED_SUFFIX)
+        if variant.passed:
+            continue
+        if force:
+            marker.write_text("; ".join(variant.failures) + "\n", encoding="utf-8")
+            variant.status = "kept-refused"
+            result.files.append(marker.name)
+        else:
+            path.unlink()
+            variant.status = "removed"
+            result.files.remove(path.name)
+
+
+def write_parity(result: ExportResult) -> None:
+    """``parity.json`` and ``parity.md`` in the export directory."""
+    (result.output_dir / PARITY_JSON).write_text(
         json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
     )
-    (output_dir / "parity.md").write_text(format_parity(result), encoding="utf-8")
-    return result
+    (result.output_dir / PARITY_MD).write_text(format_parity(result), encoding="utf-8")
 
 
 def export_onnx(
@@ -432,6 +438,7 @@ def export_onnx(
     output_dir: str | Path,
     *,
     int8: bool = False,
+    force: bool = False,
     parity_data: str = "sample",
     parity_split: str = "validation",
     lang: str | None = "en",
@@ -439,22 +446,22 @@ def export_onnx(
     batch_size: int = 32,
     opset: int = OPSET,
 ) -> ExportResult:
-    """Export ``model_dir`` to ONNX in ``output_dir`` (int8 too when asked) and check parity.
+    """Export ``model_dir`` to ONNX in ``output_dir`` (int8 too when asked) and judge each file.
 
-    Returns the result whatever the verdict; ``result.passed`` says whether the export is
-    good, and the files stay either way.
+    Returns the result whatever the verdicts; a refused file is deleted, or kept and marked
+    when ``force`` (see :func:`settle_refused`).
 
     >>> result = export_onnx("runs/quickstart/A", "runs/onnx-A", int8=True)  # doctest: +SKIP
-    >>> result.passed, result.variants["int8"].sentence_agreement  # doctest: +SKIP
-    (True, 0.995)
+    >>> result.variants["int8"].passed, result.variants["int8"].entity_agreement  # doctest: +SKIP
+    (True, 0.99)
     """
-    model_dir, output_dir = Path(model_dir), Path(output_dir)
-    if not model_dir.is_dir():
-        raise ModelNotFoundError(f"model directory not found: {model_dir}")
+    model_dir, output_dir = require_dir(model_dir), Path(output_dir)
     read_labels(model_dir)
     if output_dir.resolve() == model_dir.resolve():
         raise ExportError(f"output directory {output_dir} is the model directory; choose another")
     output_dir.mkdir(parents=True, exist_ok=True)
+    for _, file in VARIANTS.values():  # files about to be rewritten lose their old verdict
+        (output_dir / (file + REFUSED_SUFFIX)).unlink(missing_ok=True)
     write_onnx(model_dir, output_dir / ONNX_FILE, opset=opset)
     files = [ONNX_FILE]
     variants = ["fp32"]
@@ -462,8 +469,10 @@ def export_onnx(
         write_int8(output_dir / ONNX_FILE, output_dir / INT8_FILE)
         files.append(INT8_FILE)
         variants.append("int8")
+    else:
+        (output_dir / INT8_FILE).unlink(missing_ok=True)
     files += copy_model_files(model_dir, output_dir)
-    return parity_check(
+    result = parity_check(
         model_dir,
         output_dir,
         variants,
@@ -472,5 +481,8 @@ def export_onnx(
         lang=lang,
         max_sentences=max_sentences,
         batch_size=batch_size,
-        files=files + ["parity.json", "parity.md"],
+        files=files + [PARITY_JSON, PARITY_MD],
     )
+    settle_refused(result, force=force)
+    write_parity(result)
+    return result

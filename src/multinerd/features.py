@@ -26,11 +26,13 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from tokenizers import Tokenizer
-from transformers import PreTrainedTokenizerBase
+
+if TYPE_CHECKING:  # annotations only: the ONNX path tags without importing transformers
+    from transformers import PreTrainedTokenizerBase
 
 #: The label id that the loss, the collator and the metrics ignore.
 IGNORE_INDEX = -100

@@ -15,16 +15,15 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
 
 from multinerd import modelcard, progress, report, scoring
 from multinerd.config import Config, ConfigError
 from multinerd.corpus import Corpus, Sentence, corpus_fingerprint, load_corpus
 from multinerd.labels import MULTINERD_TYPES, STRICT, TagScheme, entity_spans, split_tag
+from multinerd.modeldir import read_labels, read_saved_scheme
 from multinerd.tagfiles import read_tagged_file
-from multinerd.tagger import Tagger, read_labels
+from multinerd.tagger import Tagger
 from multinerd.training import (
-    CONFIG_FILE,
     TrainResult,
     default_b_types,
     is_main_process,
@@ -46,13 +45,10 @@ def model_scheme(model_dir: Path) -> TagScheme:
 
     Any Hugging Face token-classification directory with IOB2 labels works.
     """
-    config_file = model_dir / CONFIG_FILE
-    if config_file.exists():
-        saved = yaml.safe_load(config_file.read_text(encoding="utf-8"))["scheme"]
-        return TagScheme(saved["name"], tuple(saved["types"]))
-    types = [
-        entity_type for label in read_labels(model_dir) if (entity_type := split_tag(label)[1]) is not None
-    ]
+    saved = read_saved_scheme(model_dir)
+    if saved is not None:
+        return TagScheme(saved[0], tuple(saved[1]))
+    types = [entity_type for label in read_labels(model_dir) if (entity_type := split_tag(label)[1]) is not None]
     return TagScheme(model_dir.name, tuple(dict.fromkeys(types)))
 
 
@@ -154,8 +150,10 @@ def score_predictions(
     return Evaluation(metrics, gold, mapped)
 
 
-def predict(model_dir: Path, sentences: Sequence[Sentence], batch_size: int) -> list[list[str]]:
-    tagger = Tagger.from_pretrained(model_dir, batch_size=batch_size)
+def predict(
+    model_dir: Path, sentences: Sequence[Sentence], batch_size: int, backend: str | None = None
+) -> list[list[str]]:
+    tagger = Tagger.from_pretrained(model_dir, batch_size=batch_size, backend=backend)
     return tagger.predict_words([list(sentence.words) for sentence in sentences])
 
 
@@ -174,13 +172,16 @@ def evaluate_model(
     scheme_name: str | None = None,
     restrict_to_model_types: bool = False,
     output: Path | None = None,
+    backend: str | None = None,
 ) -> dict[str, Any]:
     """Score a saved model on ``data.source`` and ``split``, in its own scheme or ``scheme_name``.
 
     ``scheme_name`` is checked by :func:`scoring_scheme` before anything is predicted.
     Gold entities of types the model does not know count as missed unless
-    ``restrict_to_model_types`` (see :func:`score_predictions`). Writes ``metrics.json``,
-    ``predictions.jsonl`` and a short ``report.md`` to ``output``.
+    ``restrict_to_model_types`` (see :func:`score_predictions`). ``backend`` runs an export
+    directory's ONNX file (``onnx``, ``onnx-int8``); by default the directory's own (see
+    :func:`multinerd.backends.detect_backend`), always in fp32 or int8 as saved. Writes
+    ``metrics.json``, ``predictions.jsonl`` and a short ``report.md`` to ``output``.
     """
     model = model_scheme(model_dir)
     is_multinerd = set(model.types) <= set(MULTINERD_TYPES)
@@ -192,7 +193,7 @@ def evaluate_model(
         raise ConfigError(
             f"--split {split}: {corpus.source} has no sentences in it; splits with sentences: {found}"
         )
-    pred = predict(model_dir, sentences, config.train.eval_batch_size)
+    pred = predict(model_dir, sentences, config.train.eval_batch_size, backend)
     evaluation = score_predictions(
         sentences, pred, scheme, config, split, model_types=model.types, restrict=restrict_to_model_types
     )
@@ -326,6 +327,7 @@ def run_once(config: Config, output: Path, *, resume: bool = False) -> dict[str,
         "schemes": {name: scheme.to_dict() for name, scheme in schemes.items()},
         "settings": config.to_dict(),
         "seconds": {system: result.seconds for system, result in trained.items()},
+        "training_precision": {system: result.precision for system, result in trained.items()},
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
     }
     for system in schemes:

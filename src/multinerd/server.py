@@ -469,7 +469,8 @@ def serve(
     *,
     host: str = "127.0.0.1",
     port: int = 8000,
-    backend: str = "torch",
+    backend: str | None = None,
+    precision: str = "fp32",
     batch_size: int = 32,
     api_key: str | None = None,
     no_auth: bool = False,
@@ -483,15 +484,13 @@ def serve(
     import uvicorn
 
     from multinerd import progress
-    from multinerd.export import load_tagger
 
     check_exposure(host, api_key, no_auth)
     check_port(host, port)
-    named = model_names(specs)
-    taggers = {
-        name: load_tagger(path, backend=backend, batch_size=batch_size, name=name)
-        for name, path in named.items()
-    }
+    taggers = {}
+    for name, path in model_names(specs).items():
+        taggers[name] = Tagger.from_pretrained(path, backend=backend, precision=precision, batch_size=batch_size)
+        taggers[name].name = name
     app = create_app(taggers, api_key=api_key, **settings)
     if not progress.is_quiet():
         logger.setLevel(logging.INFO)  # one line per request (no text), unless --quiet

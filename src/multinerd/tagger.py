@@ -11,11 +11,10 @@ How a prediction is made:
 3. windows are sorted by length and batched, so little compute goes to padding;
 4. the model call is one seam, ``Tagger._forward(input_ids, attention_mask) -> logits``
    (numpy in, numpy ``[batch, sub_tokens, labels]`` out), which calls the ``forward``
-   callable the Tagger was built with. :meth:`Tagger.from_pretrained` builds a PyTorch
-   one (:class:`TorchBackend`); any other backend (such as an ONNX Runtime session)
-   only needs an object with the same ``logits(input_ids, attention_mask)`` call, passed
-   as ``Tagger(tokenizer, labels, backend.logits, ...)`` or added as a ``backend=`` name
-   in :func:`load_forward`;
+   callable the Tagger was built with. :meth:`Tagger.from_pretrained` takes it from
+   :func:`multinerd.backends.load_backend` (PyTorch fp32/bf16, ONNX fp32/int8); any other
+   runtime only needs the same ``logits(input_ids, attention_mask)`` call, passed as
+   ``Tagger(tokenizer, labels, runtime.logits, ...)``;
 5. each word's scores are read at its first sub-token, windows are merged, and the
    argmax label is the word's tag: exactly one tag per word.
 
@@ -28,34 +27,35 @@ strict scoring then judges as they are.
 from __future__ import annotations
 
 import functools
-import json
-import os
 import re
 import sys
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from multinerd import progress
+from multinerd.backends import Forward, detect_backend, load_backend
+from multinerd.config import DEFAULT_MAX_LENGTH, DEFAULT_STRIDE
 from multinerd.features import Window, encode_dataset, merge_window_logits, prepare_tokenizer
-from multinerd.labels import DECODING_MODE, TagError, entity_spans, split_tag
+from multinerd.labels import DECODING_MODE, entity_spans, split_tag
+from multinerd.modeldir import (
+    TOKENIZER_FILE,
+    default_max_length,
+    read_labels,
+    read_window_settings,
+    require_dir,
+)
+from multinerd.tokenizer_file import load_tokenizer_file
 
-#: Longest window used when neither the caller nor ``multinerd.yaml`` says otherwise.
-DEFAULT_MAX_LENGTH = 512
-#: Words shared by consecutive windows when nothing says otherwise.
-DEFAULT_STRIDE = 32
 #: Show a progress bar by default from this many sentences on.
 PROGRESS_MIN_SENTENCES = 1000
 
-Forward = Callable[[np.ndarray, np.ndarray], np.ndarray]
-
 
 class TaggerError(ValueError):
-    """A model directory that cannot be used for tagging, or an unknown backend."""
+    """Input the Tagger cannot tag, or a model whose output does not fit its labels."""
 
 
 # ---------------------------------------------------------------------------- raw text -> words
@@ -132,134 +132,26 @@ def split_words(text: str) -> list[tuple[str, int, int]]:
     return [(m.group(), m.start(), m.end()) for m in _word_pattern().finditer(text)]
 
 
-# ---------------------------------------------------------------------------- backends
-
-
-def usable_cpus() -> int:
-    """CPUs this process may run on: a container or taskset may grant fewer than the machine has."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
-
-
-class TorchBackend:
-    """A PyTorch token-classification model behind the ``logits(input_ids, attention_mask)`` call."""
-
-    def __init__(self, model: Any, device: str) -> None:
-        import torch
-
-        self.torch = torch
-        self.device = torch.device(device)
-        self.model = model.to(self.device).eval()
-        if self.device.type == "cpu" and "OMP_NUM_THREADS" not in os.environ:
-            # torch counts the machine's cores; a container or a taskset may allow fewer.
-            torch.set_num_threads(max(1, min(torch.get_num_threads(), usable_cpus())))
-
-    def logits(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
-        with self.torch.inference_mode():
-            output = self.model(
-                input_ids=self.torch.from_numpy(input_ids).to(self.device),
-                attention_mask=self.torch.from_numpy(attention_mask).to(self.device),
-            )
-        return output.logits.float().cpu().numpy()
-
-
-def load_forward(directory: Path, backend: str, device: str | None) -> Forward:
-    """The model call for a directory: ``backend`` names how the weights are run."""
-    if backend == "torch":
-        import torch
-        from transformers import AutoModelForTokenClassification
-
-        model = AutoModelForTokenClassification.from_pretrained(directory)
-        chosen = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        return TorchBackend(model, chosen).logits
-    if backend in ("onnx", "onnx-int8"):
-        from multinerd.export import ONNX_BACKENDS, OnnxBackend
-
-        return OnnxBackend(directory / ONNX_BACKENDS[backend]).logits
-    raise TaggerError(f"unknown backend {backend!r} for {directory} (expected torch, onnx or onnx-int8)")
-
-
-# ---------------------------------------------------------------------------- model directory
-
-
-def _read_config(directory: Path) -> dict[str, Any]:
-    path = directory / "config.json"
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise TaggerError(f"{path}: not found; expected a Hugging Face model directory") from None
-    except json.JSONDecodeError as err:
-        raise TaggerError(f"{path}:{err.lineno}: not valid JSON: {err.msg}") from None
-    if not isinstance(config, dict):
-        raise TaggerError(f"{path}: expected a JSON object")
-    return config
-
-
-def read_labels(directory: Path) -> list[str]:
-    """The IOB2 labels of a model directory's ``config.json``, indexed by label id."""
-    path = directory / "config.json"
-    config = _read_config(directory)
-    id2label = config.get("id2label")
-    if not isinstance(id2label, dict) or not id2label:
-        raise TaggerError(f"{path}: no id2label mapping; expected IOB2 labels such as 'O', 'B-PER', 'I-PER'")
-    try:
-        ids = sorted(int(key) for key in id2label)
-    except ValueError:
-        raise TaggerError(f"{path}: id2label keys must be integers, got {sorted(id2label)}") from None
-    if ids != list(range(len(ids))):
-        raise TaggerError(f"{path}: id2label ids must be 0..{len(ids) - 1}, got {ids}")
-    by_id = {int(key): str(value) for key, value in id2label.items()}
-    labels = [by_id[i] for i in ids]
-    for i, label in enumerate(labels):
-        try:
-            split_tag(label)
-        except TagError:
-            raise TaggerError(
-                f"{path}: id2label[{i}] is {label!r}, not an IOB2 label ('O', 'B-TYPE' or 'I-TYPE')"
-            ) from None
-    return labels
-
-
-def default_max_length(directory: Path, tokenizer: Any) -> int:
-    """The longest window a model takes: 512 at most, less when its tokenizer or positions say so.
-
-    A tokenizer saved without ``model_max_length`` reports a huge number, so the model's
-    ``max_position_embeddings`` is checked too; RoBERTa-style models start positions after
-    the padding id and lose ``pad_token_id + 1`` of them.
-    """
-    config = _read_config(directory)
-    limits = [DEFAULT_MAX_LENGTH]
-    if tokenizer.model_max_length and tokenizer.model_max_length < 1_000_000:
-        limits.append(int(tokenizer.model_max_length))
-    positions = config.get("max_position_embeddings")
-    if isinstance(positions, int) and positions > 0:
-        offset = (config.get("pad_token_id") or 0) + 1 if "roberta" in str(config.get("model_type", "")) else 0
-        limits.append(positions - offset)
-    return min(limits)
-
-
-def read_window_settings(directory: Path) -> tuple[int | None, int | None]:
-    """``model.max_length`` and ``model.stride`` from the directory's ``multinerd.yaml``, when present."""
-    path = directory / "multinerd.yaml"
-    if not path.exists():
-        return None, None
-    try:
-        tree = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as err:
-        raise TaggerError(f"{path}: not valid YAML: {err}") from None
-    model = tree.get("model", {}) if isinstance(tree, dict) else {}
-    values = []
-    for key in ("max_length", "stride"):
-        value = model.get(key) if isinstance(model, dict) else None
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-            raise TaggerError(f"{path}: model.{key} must be an integer, got {value!r}")
-        values.append(value)
-    return values[0], values[1]
-
-
 # ---------------------------------------------------------------------------- the tagger
+
+
+def _load_tokenizer(directory: Path, backend: str) -> Any:
+    """The directory's fast tokenizer; for ONNX read without transformers where its files allow.
+
+    The ONNX path must not pay for importing transformers (about a second) or torch
+    (``AutoTokenizer`` reads the model config through modules that import it); a fast
+    tokenizer is fully described by ``tokenizer.json`` (:mod:`multinerd.tokenizer_file`).
+    The export's parity check compares this path with PyTorch's on real sentences.
+    """
+    if backend != "torch" and (light := load_tokenizer_file(directory)) is not None:
+        return light
+    if (directory / TOKENIZER_FILE).is_file():
+        from transformers import PreTrainedTokenizerFast
+
+        return PreTrainedTokenizerFast.from_pretrained(directory)
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(directory)
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
@@ -300,6 +192,8 @@ class Tagger:
         self.progress = progress
         self.name = name
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        #: The number format the model computes in (``fp32``, ``bf16``, ``int8``), when known.
+        self.precision = "fp32"
         #: What encoding did during the last prediction (windows, empty words...).
         self.last_stats: dict[str, int] = {}
 
@@ -322,36 +216,40 @@ class Tagger:
         batch_size: int = 32,
         max_length: int | None = None,
         stride: int | None = None,
-        backend: str = "torch",
+        backend: str | None = None,
+        precision: str = "fp32",
         progress: bool | None = None,
     ) -> Tagger:
-        """Load a model directory written by this tool, or any HF token-classification directory.
+        """Load a model directory written by this tool, an export directory, or any HF token-classification directory.
 
+        ``backend=None`` takes the directory's own (PyTorch weights, else ``model.onnx``);
+        ``precision`` is ``fp32``, ``bf16`` or ``auto`` (see :mod:`multinerd.backends`).
         Window settings come from the arguments, else ``multinerd.yaml`` in the directory,
-        else :func:`default_max_length` (at most 512) and a stride of 32. Byte-level BPE
-        tokenizers get ``add_prefix_space`` (see :func:`multinerd.features.prepare_tokenizer`).
+        else :func:`~multinerd.modeldir.default_max_length` (at most 512) and a stride of 32.
+        Every backend gets the tokenizer from ``tokenizer.json`` the same way, so they all
+        tag the same words the same way.
         """
-        from transformers import AutoTokenizer
-
-        path = Path(directory)
-        if not path.is_dir():
-            raise TaggerError(f"model directory not found: {path}")
+        path = require_dir(directory)
+        backend = backend or detect_backend(path)
         labels = read_labels(path)
         saved_length, saved_stride = read_window_settings(path)
-        tokenizer = AutoTokenizer.from_pretrained(path)
+        tokenizer = _load_tokenizer(path, backend)
         limit = default_max_length(path, tokenizer)
         if stride is None:
             stride = saved_stride if saved_stride is not None else DEFAULT_STRIDE
-        return cls(
+        runner = load_backend(path, backend, device=device, precision=precision)
+        tagger = cls(
             tokenizer,
             labels,
-            load_forward(path, backend, device),
+            runner.logits,
             max_length=max_length or saved_length or limit,
             stride=stride,
             batch_size=batch_size,
             progress=progress,
             name=path.name,
         )
+        tagger.precision = runner.precision
+        return tagger
 
     def _forward(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
         """The model call, the one place a backend plugs in: logits ``[batch, length, labels]``."""

@@ -37,14 +37,15 @@ from transformers import (
 from transformers.trainer_utils import get_last_checkpoint
 
 from multinerd import features, progress, scoring
+from multinerd.backends import BackendError, resolve_precision
 from multinerd.config import Config, ConfigError
 from multinerd.corpus import Corpus, Sentence, corpus_fingerprint
 from multinerd.labels import SCHEME_B_TYPES, TagScheme
+from multinerd.modeldir import CONFIG_FILE
 from multinerd.modelhub import load_tokenizer, resolve_model_name
 
 logger = logging.getLogger(__name__)
 
-CONFIG_FILE = "multinerd.yaml"
 TRAIN_LOG = "train_log.jsonl"
 CHECKPOINTS = "checkpoints"
 
@@ -157,15 +158,16 @@ class SequentialEvalTrainer(Trainer):
 
 
 class TrainLogCallback(TrainerCallback):
-    """Appends one line per evaluation to ``train_log.jsonl`` (main process only)."""
+    """Appends one line per evaluation to ``train_log.jsonl`` (main process only), with the precision used."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, precision: str = "fp32"):
         self.path = path
+        self.precision = precision
 
     def on_evaluate(self, args, state, control, metrics=None, **kwargs):
         if not state.is_world_process_zero or metrics is None:
             return
-        line = evaluation_record(state, metrics)
+        line = evaluation_record(state, metrics) | {"precision": self.precision}
         with self.path.open("a", encoding="utf-8") as handle:
             handle.write(json.dumps(line) + "\n")
 
@@ -252,15 +254,27 @@ class TrainProgress(TrainerCallback):
             self.train_bar = None
 
 
+def training_precision(precision: str) -> str:
+    """The format training computes in: ``fp32``, ``bf16`` (autocast) or ``fp16`` (GPU only).
+
+    ``auto`` takes bf16 where the hardware has it natively: a GPU that reports it, or a CPU
+    with AVX-512 BF16 or AMX (:func:`multinerd.backends.cpu_bf16_feature`); fp16 on older GPUs;
+    fp32 on other CPUs. Weights are saved in fp32 either way.
+    """
+    if torch.cuda.is_available():
+        if precision == "auto":
+            return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        return precision
+    if precision == "fp16":
+        raise ConfigError("train.precision=fp16 needs a GPU; on the CPU use auto, bf16 (where native) or fp32")
+    try:
+        return resolve_precision(precision, "cpu")
+    except BackendError as err:
+        raise ConfigError(f"train.precision={precision}: {err}") from None
+
+
 def _precision_flags(precision: str) -> dict[str, bool]:
-    """bf16 where the GPU supports it, fp16 on older GPUs, fp32 on the CPU (``auto``)."""
-    if precision == "auto":
-        if not torch.cuda.is_available():
-            return {"bf16": False, "fp16": False}
-        bf16 = torch.cuda.is_bf16_supported()
-        return {"bf16": bf16, "fp16": not bf16}
-    if precision in ("bf16", "fp16") and not torch.cuda.is_available():
-        raise ConfigError(f"train.precision={precision} needs a GPU; use auto or fp32 on the CPU")
+    """TrainingArguments' ``bf16``/``fp16`` for an already resolved precision."""
     return {"bf16": precision == "bf16", "fp16": precision == "fp16"}
 
 
@@ -305,7 +319,7 @@ def training_arguments(
         use_cpu=not torch.cuda.is_available(),
         report_to="none",
         disable_tqdm=True,  # TrainProgress draws the bars; the Trainer's own print raw dicts
-        **_precision_flags(train.precision),
+        **_precision_flags(training_precision(train.precision)),
     )
 
 
@@ -317,6 +331,8 @@ class TrainResult:
     validation_stats: features.EncodingStats
     best_validation_f1: float | None
     seconds: float
+    #: The format training computed in (``fp32``, ``bf16``, ``fp16``), as ``train.precision`` resolved.
+    precision: str = "fp32"
 
 
 def _dropout_overrides(config: Config) -> dict[str, float]:
@@ -414,7 +430,9 @@ def train_system(
     log_path = work_dir / TRAIN_LOG
     if not resume_from:
         log_path.unlink(missing_ok=True)
-    callbacks: list[TrainerCallback] = [TrainLogCallback(log_path), TrainProgress(system)]
+    precision = training_precision(config.train.precision)
+    logger.info("training precision: %s (train.precision=%s)", precision, config.train.precision)
+    callbacks: list[TrainerCallback] = [TrainLogCallback(log_path, precision), TrainProgress(system)]
     if config.train.patience > 0:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.train.patience))
     trainer = SequentialEvalTrainer(
@@ -449,7 +467,7 @@ def train_system(
             work_dir.parent.rmdir()
     trainer.accelerator.wait_for_everyone()
     return TrainResult(
-        final_dir, scheme, train_split.stats, validation_split.stats, best_f1, time.time() - started
+        final_dir, scheme, train_split.stats, validation_split.stats, best_f1, time.time() - started, precision
     )
 
 

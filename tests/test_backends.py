@@ -1,0 +1,188 @@
+"""Backends: precision detection and fallback, the one loader by name, export-directory detection."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import save_tiny_model
+from multinerd import backends
+from multinerd.backends import (
+    BackendError,
+    RefusedExportWarning,
+    detect_backend,
+    load_backend,
+    resolve_precision,
+)
+from multinerd.config import ConfigError, load_config
+from multinerd.modelhub import ModelNotFoundError
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory) -> Path:
+    return save_tiny_model(tmp_path_factory.mktemp("backends") / "A")
+
+
+@pytest.fixture()
+def no_bf16(monkeypatch):
+    """A CPU without AVX-512 BF16 or AMX, whatever this machine has."""
+    monkeypatch.setattr(backends, "cpu_flags", lambda: frozenset({"avx2", "avx512f"}))
+
+
+@pytest.fixture()
+def with_bf16(monkeypatch):
+    monkeypatch.setattr(backends, "cpu_flags", lambda: frozenset({"avx512f", "avx512_bf16"}))
+
+
+def test_bf16_detection_reads_the_cpu_flags(monkeypatch):
+    monkeypatch.setattr(backends, "cpu_flags", lambda: frozenset({"avx512f", "amx_bf16", "amx_tile"}))
+    assert backends.cpu_bf16_feature() == "amx_bf16"
+    monkeypatch.setattr(backends, "cpu_flags", lambda: frozenset({"avx2"}))
+    assert backends.cpu_bf16_feature() is None
+
+
+def test_this_machines_flags_are_read_from_proc_cpuinfo():
+    cpuinfo = Path("/proc/cpuinfo")
+    if not cpuinfo.exists():
+        pytest.skip("no /proc/cpuinfo here")
+    flags = next(line for line in cpuinfo.read_text().splitlines() if line.startswith("flags"))
+    assert backends.cpu_flags() == frozenset(flags.partition(":")[2].split())
+    expected = next((f for f in backends.BF16_CPU_FLAGS if f in flags.split()), None)
+    assert backends.cpu_bf16_feature() == expected
+
+
+def test_auto_picks_bf16_only_where_native(no_bf16):
+    assert resolve_precision("auto", "cpu") == "fp32"
+    assert resolve_precision("fp32", "cpu") == "fp32"
+    with pytest.raises(BackendError, match="precision bf16: this CPU .*no native bf16 arithmetic; use auto or fp32"):
+        resolve_precision("bf16", "cpu")
+    with pytest.raises(BackendError, match="unknown precision 'fp8'"):
+        resolve_precision("fp8", "cpu")
+
+
+def test_auto_and_bf16_accepted_on_a_bf16_cpu(with_bf16):
+    assert resolve_precision("auto", "cpu") == resolve_precision("bf16", "cpu") == "bf16"
+
+
+def test_training_precision_falls_back_to_fp32_and_refuses_bf16(no_bf16, tmp_path):
+    from multinerd.training import training_arguments, training_precision
+
+    assert training_precision("auto") == "fp32"
+    with pytest.raises(ConfigError, match="train.precision=bf16: precision bf16: this CPU"):
+        training_precision("bf16")
+    with pytest.raises(ConfigError, match="train.precision=fp16 needs a GPU"):
+        training_precision("fp16")
+    args = training_arguments(load_config(None, ["train.precision=auto"]), tmp_path)
+    assert (args.bf16, args.fp16) == (False, False)
+
+
+def test_training_precision_uses_bf16_autocast_on_a_bf16_cpu(with_bf16, tmp_path):
+    from multinerd.training import training_arguments, training_precision
+
+    assert training_precision("auto") == training_precision("bf16") == "bf16"
+    args = training_arguments(load_config(None, ["train.precision=auto"]), tmp_path)
+    assert (args.bf16, args.fp16) == (True, False)
+
+
+def test_train_log_lines_say_which_precision(tmp_path):
+    from types import SimpleNamespace
+
+    from multinerd.training import TrainLogCallback, read_train_log
+
+    callback = TrainLogCallback(tmp_path / "train_log.jsonl", "bf16")
+    state = SimpleNamespace(is_world_process_zero=True, epoch=1.0, global_step=3, log_history=[{"loss": 0.5}])
+    callback.on_evaluate(None, state, None, metrics={"eval_loss": 0.4, "eval_f1": 0.7})
+    assert read_train_log(tmp_path)[0]["precision"] == "bf16"
+
+
+def test_one_loader_by_name(model, tmp_path, no_bf16):
+    torch_backend = load_backend(model, "torch", device="cpu")
+    assert torch_backend.precision == "fp32"
+    ids = np.array([[101, 2000, 102]], dtype=np.int64)
+    assert torch_backend.logits(ids, np.ones_like(ids)).shape == (1, 3, 5)
+    with pytest.raises(BackendError, match="unknown backend 'tensorflow'"):
+        load_backend(model, "tensorflow")
+    with pytest.raises(ModelNotFoundError, match="ONNX model not found"):
+        load_backend(model, "onnx")
+    with pytest.raises(ModelNotFoundError, match="model directory not found"):
+        load_backend(tmp_path / "missing")
+    with pytest.raises(BackendError, match="precision bf16: this CPU"):
+        load_backend(model, "torch", device="cpu", precision="bf16")
+
+
+def test_detect_backend_from_the_files(model, tmp_path):
+    assert detect_backend(model) == "torch"
+    export = tmp_path / "export"
+    export.mkdir()
+    (export / "model.onnx").write_bytes(b"")
+    assert detect_backend(export) == "onnx"
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ModelNotFoundError, match="neither PyTorch weights .* nor model.onnx"):
+        detect_backend(tmp_path / "empty")
+
+
+def test_a_refused_file_warns_when_loaded(model, tmp_path):
+    from multinerd.export import write_onnx
+
+    path = tmp_path / "model.onnx"
+    write_onnx(model, path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        backends.OnnxBackend(path)  # an accepted file loads silently
+    (tmp_path / "model.onnx.REFUSED").write_text("entity agreement 0.9 is below 0.999\n")
+    with pytest.warns(RefusedExportWarning, match="failed its parity check.*entity agreement 0.9"):
+        backends.OnnxBackend(path)
+
+
+def test_onnx_path_imports_neither_torch_nor_transformers(model, tmp_path):
+    """A separate interpreter runs `multinerd predict` on an export directory; torch must stay unimported."""
+    from multinerd.export import copy_model_files, write_onnx
+
+    export = tmp_path / "export"
+    export.mkdir()
+    write_onnx(model, export / "model.onnx")
+    copy_model_files(model, export)
+    code = (
+        "import sys, json\n"
+        "from multinerd.cli import main\n"
+        f"status = main(['predict', '--model', {str(export)!r}, 'Angela Merkel met the Pope in Rome.'])\n"
+        "heavy = [m for m in sys.modules if m in ('torch', 'transformers') or m.startswith('transformers.models')]\n"
+        "print(json.dumps({'status': status, 'heavy': heavy}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    lines = out.stdout.strip().splitlines()
+    assert json.loads(lines[0])["text"] == "Angela Merkel met the Pope in Rome."
+    assert json.loads(lines[-1]) == {"status": 0, "heavy": []}
+
+
+def test_tokenizer_file_windows_match_transformers(model):
+    """The ONNX path's tokenizer (no transformers import) cuts exactly the windows transformers does."""
+    from multinerd.features import encode_dataset, prepare_tokenizer
+    from multinerd.modelhub import load_tokenizer
+    from multinerd.tokenizer_file import load_tokenizer_file
+
+    light = prepare_tokenizer(load_tokenizer_file(model))
+    full = load_tokenizer(str(model))
+    assert (light.unk_token_id, light.pad_token_id) == (full.unk_token_id, full.pad_token_id)
+    assert light.model_max_length == full.model_max_length
+    sentences = [["Angela", "Merkel", "visited", "Zürich", "'s", "Kunsthaus", "."] * 9, [], ["\u200b", "x"]]
+    ours, our_stats = encode_dataset(sentences, None, light, 24, 4)
+    theirs, their_stats = encode_dataset(sentences, None, full, 24, 4)
+    assert [w.input_ids for w in ours] == [w.input_ids for w in theirs]
+    assert [w.first_positions for w in ours] == [w.first_positions for w in theirs]
+    assert our_stats == their_stats and len(ours) > 3
+
+
+def test_tokenizer_file_declines_what_it_cannot_read(tmp_path, model):
+    from multinerd.tokenizer_file import load_tokenizer_file
+
+    assert load_tokenizer_file(tmp_path) is None
+    (tmp_path / "tokenizer.json").write_text("{not json")
+    (tmp_path / "tokenizer_config.json").write_text("{}")
+    assert load_tokenizer_file(tmp_path) is None
