@@ -1,0 +1,60 @@
+"""Output directories: what counts as finished, and never replacing a finished one silently.
+
+A model directory appears only by rename once complete, a run's ``report.md`` is written
+last, and an export's ``parity.json`` is written after its files; so each of these marks a
+finished output. Partial outputs of a killed run (``.work/``, checkpoints) are not
+finished: they are what ``--resume`` continues. A second ``train``, ``run`` or ``export``
+into a finished output stops with a message naming it, unless ``--overwrite`` (replace
+it, once the new output is complete) or ``--resume`` (keep what is finished, continue
+the rest) says what to do.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+#: Written into a model directory before it is renamed into place (see ``training.publish``).
+MODEL_MARKERS = ("config.json", "multinerd.yaml")
+#: Written last by ``multinerd run``.
+RUN_MARKER = "report.md"
+#: Written last by ``multinerd export``.
+EXPORT_MARKER = "parity.json"
+
+
+class OutputExistsError(ValueError):
+    """The output directory already holds a finished model, run or export."""
+
+
+def is_finished_model(path: Path) -> bool:
+    return all((path / name).is_file() for name in MODEL_MARKERS)
+
+
+def finished_outputs(path: Path, kind: str) -> list[Path]:
+    """The finished outputs of ``kind`` (``model``, ``run`` or ``export``) at ``path``, if any."""
+    if kind == "model":
+        return [path] if is_finished_model(path) else []
+    if kind == "run":
+        found = [path / RUN_MARKER] if (path / RUN_MARKER).is_file() else []
+        return found + [child for child in (path / "A", path / "B") if is_finished_model(child)]
+    if kind == "export":
+        return [path] if (path / EXPORT_MARKER).is_file() else []
+    raise ValueError(f"output kind must be model, run or export, got {kind!r}")
+
+
+def check_output(path: Path, kind: str, *, overwrite: bool = False, resume: bool = False) -> None:
+    """Refuse to write into a finished output unless ``overwrite`` or ``resume`` says how.
+
+    ``resume`` is accepted only for models and runs (an export has nothing to continue).
+    """
+    if overwrite and resume:
+        raise OutputExistsError("--overwrite and --resume exclude each other: choose one")
+    if overwrite or resume:
+        return
+    found = finished_outputs(path, kind)
+    if found:
+        ways = (
+            "--overwrite to replace it"
+            if kind == "export"
+            else ("--resume to continue that run or --overwrite to replace it")
+        )
+        raise OutputExistsError(f"{found[0]} is a finished {kind} already; pass {ways}")
