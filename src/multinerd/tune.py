@@ -15,7 +15,9 @@ import dataclasses
 import json
 import logging
 import math
+import os
 import shutil
+import socket
 import sys
 import time
 from dataclasses import dataclass, replace
@@ -200,6 +202,7 @@ def objective_for(config: Config, system: str, corpus: Corpus, output: Path, dea
 
     def objective(trial: optuna.Trial) -> float:
         params = suggest(trial, config)
+        trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
         print(
             f"trial {trial.number}: " + ", ".join(f"{k}={_short(v)}" for k, v in params.items()),
             file=sys.stderr,
@@ -265,6 +268,7 @@ def trial_record(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
         "dev_f1": trial.user_attrs.get("dev_f1", []),
         "value": trial.value,
         "seconds": seconds,
+        "worker": trial.user_attrs.get("worker"),
     }
 
 
