@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -137,7 +139,7 @@ def test_sentencepiece_labels_the_word_start_piece_even_a_bare_one(sentencepiece
     _check_first_subtoken_labels(window, labels)
     # Each word's pieces, from its first position to the next word's, spell "▁" + the word.
     bounds = [*window.first_positions, len(tokens) - 1]
-    assert ["".join(tokens[a:b]) for a, b in zip(bounds, bounds[1:])] == ["▁" + word for word in words]
+    assert ["".join(tokens[a:b]) for a, b in itertools.pairwise(bounds)] == ["▁" + word for word in words]
     # With this small vocabulary some words start with a bare "▁" piece: that piece carries the label.
     bare = [p for p in window.first_positions if tokens[p] == "▁"]
     assert bare and all(window.labels[p] != IGNORE_INDEX and tokens[p + 1] != "▁" for p in bare)

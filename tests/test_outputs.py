@@ -6,8 +6,8 @@ import hashlib
 from pathlib import Path
 
 import pytest
-from conftest import save_tiny_model
 
+from conftest import save_tiny_model
 from multinerd.cli import EXIT_USAGE, main
 from multinerd.outputs import OutputExistsError, check_output, finished_outputs
 

@@ -15,8 +15,8 @@ from types import SimpleNamespace
 import optuna
 import pytest
 import yaml
-from conftest import save_tiny_model
 
+from conftest import save_tiny_model
 from multinerd.cli import main
 from multinerd.config import ConfigError, load_config
 from multinerd.corpus import load_corpus
@@ -146,8 +146,11 @@ def test_two_processes_share_one_study(tmp_path, encoder):
     workers = [
         subprocess.Popen(
             _tune_command(encoder, tmp_path / f"worker{i}", "--storage", storage, "--trials", "4"),
-            env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
+            env=ENV,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for i in range(2)
     ]
     for worker in workers:
