@@ -1,7 +1,8 @@
 """The dry run's time estimate against the real training of the same config, side by side in one process.
 
-First ``dryrun.dry_run`` (what ``multinerd run --dry-run`` prints), then the real training
-of every system through ``training.train_system`` into a temporary directory. The real
+Per system, first ``dryrun.dry_run`` (what ``multinerd run --dry-run`` prints), then at once
+the real training of that system through ``training.train_system`` into a temporary
+directory, so that both see nearly the same load on a shared machine. The real
 time per system is ``TrainResult.seconds`` (encoding, model loading, training, evaluations,
 checkpoints, publishing: what ``report.json`` records as the run's seconds); the training
 loop alone (first to last ``train_log.jsonl`` line, with ``train.eval_on_start``) is
@@ -35,18 +36,18 @@ def main() -> None:
     args = parser.parse_args()
     config = load_config(args.config, args.set)
     load_before = os.getloadavg()
-    started = time.perf_counter()
-    estimate = dry_run(config, ["A", "B"])
-    dry_seconds = time.perf_counter() - started
-    print(format_dry_run(estimate), flush=True)
-
     corpus = load_corpus(config.data.source, **config.data.loader_options())
-    real = {}
+    estimates, real, dry_seconds = [], {}, 0.0
     with tempfile.TemporaryDirectory(prefix="bench-dry-run-") as tmp:
         for system in system_schemes(corpus, config):
+            started = time.perf_counter()
+            estimate = dry_run(config, [system])
+            dry_seconds += time.perf_counter() - started
+            print(format_dry_run(estimate), flush=True)
+            estimates += estimate.systems
             result = train_system(config, system, corpus, Path(tmp))
-            real[system] = {"seconds": result.seconds}
-    estimated = {s.system: s.seconds_total for s in estimate.systems}
+            real[system] = {"seconds": result.seconds, "load_average": os.getloadavg()}
+    estimated = {s.system: s.seconds_total for s in estimates}
     total_estimate, total_real = sum(estimated.values()), sum(r["seconds"] for r in real.values())
     record = {
         "command": f".venv/bin/python bench/dry_run.py --config {args.config} --out {args.out}",
@@ -54,7 +55,7 @@ def main() -> None:
         "load_average_before": load_before,
         "load_average_after": os.getloadavg(),
         "dry_run_seconds": dry_seconds,
-        "estimate": [asdict(s) for s in estimate.systems],
+        "estimate": [asdict(s) for s in estimates],
         "real_seconds": real,
         "estimated_total_seconds": total_estimate,
         "real_total_seconds": total_real,

@@ -110,6 +110,7 @@ def main() -> None:
         "--short-sentences", type=int, default=600, help="train sentences of the short-text corpus"
     )
     parser.add_argument("--corpora", default="sample,short")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="for both corpora")
     parser.add_argument("--out", default="bench/results/tune_search.json")
     args = parser.parse_args()
     results = []
@@ -117,18 +118,19 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-tune-") as tmp:
         root = Path(tmp)
         for name in args.corpora.split(","):
-            overrides = ["eval.bootstrap=0"]
+            overrides = ["eval.bootstrap=0", *args.set]
             if name == "short":
                 n = args.short_sentences
                 source = write_short_texts(
                     root / "short-data", {"train": n, "validation": n // 2, "test": n // 2}
                 )
-                overrides += [f"data.source={source}", "data.max_sentences=null"]
+                overrides += [f"data.source={source}"]
             config = load_config(args.config, overrides)
             results.append(bench_corpus(name, config, root / name, args.trials))
     record = {
         "command": f".venv/bin/python bench/tune_search.py --trials {args.trials} --corpora {args.corpora} "
-        f"--short-sentences {args.short_sentences} --out {args.out}",
+        f"--short-sentences {args.short_sentences} --out {args.out}"
+        + "".join(f" --set {setting}" for setting in args.set),
         "load_average_before": load_before,
         "load_average_after": os.getloadavg(),
         "results": results,
