@@ -88,3 +88,32 @@ def test_second_train_is_refused_and_overwrite_and_resume_do_what_they_say(tmp_p
     assert train("--overwrite", "--set", "train.learning_rate=1e-3") == 0
     assert _digest(output / "B") != first
     assert "learning_rate: 0.001" in (output / "B" / "multinerd.yaml").read_text()
+
+
+@pytest.mark.slow
+def test_run_killed_after_a_refuses_without_a_flag_and_resume_keeps_a_and_trains_b(tmp_path, capsys):
+    import shutil
+
+    encoder = save_tiny_model(tmp_path / "tiny")
+    output = tmp_path / "out"
+
+    def run(*extra: str) -> int:
+        return main([
+            "run", "--output", str(output),
+            "--set", "data.max_sentences=24", "--set", f"model.name={encoder}", "--set", "model.max_length=48",
+            "--set", "train.batch_size=8", "--set", "train.max_steps=3", "--set", "train.patience=0",
+            "--set", "eval.bootstrap=0", *extra,
+        ])  # fmt: skip
+
+    assert run() == 0
+    # As if killed while B trained: A published, no B, no report.
+    shutil.rmtree(output / "B")
+    (output / "report.md").unlink()
+    weights_a = (output / "A" / "model.safetensors").stat()
+    assert run() == EXIT_USAGE
+    assert "A is a finished run" in capsys.readouterr().err
+    assert run("--resume") == 0
+    assert (output / "B" / "multinerd.yaml").exists() and (output / "report.md").exists()
+    # The same file, not retrained (CPU training is deterministic, so equal bytes would not show that).
+    kept = (output / "A" / "model.safetensors").stat()
+    assert (kept.st_ino, kept.st_mtime_ns) == (weights_a.st_ino, weights_a.st_mtime_ns)
