@@ -32,6 +32,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default="configs/quickstart.yaml")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument(
+        "--systems", default="A,B", help="systems to estimate and train (default: %(default)s)"
+    )
     parser.add_argument("--out", default="bench/results/dry_run.json")
     args = parser.parse_args()
     config = load_config(args.config, args.set)
@@ -39,7 +42,7 @@ def main() -> None:
     corpus = load_corpus(config.data.source, **config.data.loader_options())
     estimates, real, dry_seconds = [], {}, 0.0
     with tempfile.TemporaryDirectory(prefix="bench-dry-run-") as tmp:
-        for system in system_schemes(corpus, config):
+        for system in (s for s in args.systems.split(",") if s in system_schemes(corpus, config)):
             started = time.perf_counter()
             estimate = dry_run(config, [system])
             dry_seconds += time.perf_counter() - started
@@ -50,7 +53,8 @@ def main() -> None:
     estimated = {s.system: s.seconds_total for s in estimates}
     total_estimate, total_real = sum(estimated.values()), sum(r["seconds"] for r in real.values())
     record = {
-        "command": f".venv/bin/python bench/dry_run.py --config {args.config} --out {args.out}",
+        "command": f".venv/bin/python bench/dry_run.py --config {args.config} --systems {args.systems} "
+        f"--out {args.out}",
         "hardware": estimate.hardware,
         "load_average_before": load_before,
         "load_average_after": os.getloadavg(),
