@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+import torch
 from transformers import TrainerCallback
 
 from multinerd.config import Config, ConfigError
@@ -251,6 +252,8 @@ def tune(
                 Progress(config.tune.trials, timeout, started),
             ],
             gc_after_trial=True,
+            # A batch size too large for the GPU fails that trial only; the search goes on.
+            catch=(torch.cuda.OutOfMemoryError,),
         )
     return write_outputs(study, config, output)
 
