@@ -115,6 +115,11 @@ def main() -> None:
     args = parser.parse_args()
     results = []
     load_before = os.getloadavg()
+    command = (
+        f".venv/bin/python bench/tune_search.py --trials {args.trials} --corpora {args.corpora} "
+        f"--short-sentences {args.short_sentences} --out {args.out}"
+        + "".join(f" --set {s}" for s in args.set)
+    )
     with tempfile.TemporaryDirectory(prefix="bench-tune-") as tmp:
         root = Path(tmp)
         for name in args.corpora.split(","):
@@ -127,15 +132,14 @@ def main() -> None:
                 overrides += [f"data.source={source}"]
             config = load_config(args.config, overrides)
             results.append(bench_corpus(name, config, root / name, args.trials))
-    record = {
-        "command": f".venv/bin/python bench/tune_search.py --trials {args.trials} --corpora {args.corpora} "
-        f"--short-sentences {args.short_sentences} --out {args.out}"
-        + "".join(f" --set {setting}" for setting in args.set),
-        "load_average_before": load_before,
-        "load_average_after": os.getloadavg(),
-        "results": results,
-    }
-    Path(args.out).write_text(json.dumps(record, indent=2), encoding="utf-8")
+            # Written after each corpus, so a stopped benchmark keeps what it measured.
+            record = {
+                "command": command,
+                "load_average_before": load_before,
+                "load_average_after": os.getloadavg(),
+                "results": results,
+            }
+            Path(args.out).write_text(json.dumps(record, indent=2), encoding="utf-8")
     print(json.dumps(record, indent=2))
 
 
