@@ -221,7 +221,8 @@ def _add_output_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--dry-run",
         action="store_true",
-        help="load and encode the data, time a few training steps, estimate the run; save nothing",
+        help="load and encode the data, time a few training steps, estimate the run; save nothing "
+        "(default: %(default)s)",
     )
 
 
@@ -250,8 +251,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     tune = commands.add_parser("tune", help="search the training recipe on validation F1 (Optuna)")
     _add_config_options(tune)
-    tune.add_argument("--system", choices=["A", "B"], required=True, help="the system whose recipe is searched")
-    tune.add_argument("--trials", type=int, help="finished trials the study should hold (default: tune.trials)")
+    tune.add_argument(
+        "--system", choices=["A", "B"], required=True, help="the system whose recipe is searched"
+    )
+    tune.add_argument(
+        "--trials", type=int, help="finished trials the study should hold (default: tune.trials)"
+    )
     tune.add_argument("--timeout", type=float, help="seconds this worker may search (default: tune.timeout)")
     tune.add_argument(
         "--storage",
@@ -261,7 +266,9 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument("--study", help="study name (default: multinerd-SYSTEM)")
     tune.add_argument("--output", "-o", help="output directory (default: the config's output + -tune-SYSTEM)")
     tune.add_argument(
-        "--retrain", action="store_true", help="train the best config and score it on test, as run does"
+        "--retrain",
+        action="store_true",
+        help="train the best config and score it on test, as run does (default: %(default)s)",
     )
     tune.set_defaults(handler=cmd_tune)
 
@@ -320,7 +327,9 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--split", default="validation", help="split for the parity check")
     export.add_argument("--max-sentences", type=int, help="check parity on the first N sentences only")
     export.add_argument(
-        "--overwrite", action="store_true", help="replace a finished export in --output (default: refuse)"
+        "--overwrite",
+        action="store_true",
+        help="replace a finished export in --output (default: %(default)s, refuse)",
     )
     export.set_defaults(handler=cmd_export)
 
