@@ -124,7 +124,8 @@ def test_search_never_reads_test_and_writes_a_best_config_that_run_accepts(tmp_p
 
 def _tune_command(encoder: Path, output: Path, *extra: str) -> list[str]:
     settings = [part for setting in _tiny_settings(encoder) for part in ("--set", setting)]
-    return [sys.executable, "-m", "multinerd.cli", "tune", "--system", "B", "--output", str(output), *settings, *extra]
+    command = [sys.executable, "-m", "multinerd.cli", "tune", "--system", "B", "--output", str(output)]
+    return [*command, *settings, *extra]
 
 
 ENV = os.environ | {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
