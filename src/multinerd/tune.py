@@ -12,6 +12,7 @@ same command and several workers can share one study.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
 import math
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+import sqlalchemy.exc
 import torch
 from transformers import TrainerCallback
 
@@ -42,6 +44,7 @@ BEST_FILE = "best.yaml"
 REPORT_FILE = "tune.md"
 PLOT_FILE = "tune.png"
 IMPORTANCES_FILE = "importances.json"
+STORAGE_ATTEMPTS = 3
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 
 
@@ -131,7 +134,10 @@ def open_study(config: Config, output: Path, storage: str | None, study_name: st
         except KeyError:
             existing = 0
     seed = None if storage else config.tune.seed + existing
-    return optuna.create_study(
+    # Workers that start at the same moment may both try to create the database's tables;
+    # the one that loses that race finds them in place on its next attempt.
+    create = functools.partial(
+        optuna.create_study,
         study_name=study_name,
         storage=url,
         direction="maximize",
@@ -139,6 +145,12 @@ def open_study(config: Config, output: Path, storage: str | None, study_name: st
         sampler=optuna.samplers.TPESampler(seed=seed),
         pruner=make_pruner(config.tune.pruner),
     )
+    for attempt in range(STORAGE_ATTEMPTS - 1):
+        try:
+            return create()
+        except sqlalchemy.exc.IntegrityError:
+            time.sleep(1.0 + attempt)
+    return create()
 
 
 class Progress:
