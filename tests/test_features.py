@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tokenizers import ByteLevelBPETokenizer
-from tokenizers.processors import RobertaProcessing
+from tokenizers import ByteLevelBPETokenizer, SentencePieceUnigramTokenizer
+from tokenizers.processors import RobertaProcessing, TemplateProcessing
 from transformers import AutoTokenizer, PreTrainedTokenizerFast, RobertaTokenizerFast
 
 from multinerd.features import (
@@ -105,6 +107,42 @@ def test_byte_level_bpe_gets_prefix_space_and_aligns(request, fixture):
     assert [tokens[p] for p in window.first_positions[1:]] == ["ĠMerkel", "Ġmet", "Ġthe", "ĠPope"]
     for position, token in enumerate(tokens[1:-1], start=1):
         assert token.startswith("Ġ") == (position in window.first_positions)
+    assert stats.empty_words == 0
+
+
+@pytest.fixture(scope="module")
+def sentencepiece():
+    """A SentencePiece (Unigram, Metaspace) tokenizer laid out like DeBERTa-v3's: [CLS] words [SEP]."""
+    unigram = SentencePieceUnigramTokenizer()
+    unigram.train_from_iterator(
+        BPE_CORPUS * 10, vocab_size=60, show_progress=False,
+        special_tokens=["[PAD]", "[CLS]", "[SEP]", "[UNK]"], unk_token="[UNK]",
+    )  # fmt: skip
+    unigram.post_processor = TemplateProcessing(
+        single="[CLS] $A [SEP]",
+        special_tokens=[("[CLS]", unigram.token_to_id("[CLS]")), ("[SEP]", unigram.token_to_id("[SEP]"))],
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=unigram._tokenizer, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
+        sep_token="[SEP]",
+    )  # fmt: skip
+
+
+def test_sentencepiece_labels_the_word_start_piece_even_a_bare_one(sentencepiece):
+    words = ["Angela", "Merkel", "met", "the", "Pope", "in", "Rome"]
+    labels = [1, 2, 0, 0, 1, 0, 5]
+    assert not needs_prefix_space(sentencepiece)  # Metaspace marks word starts by itself
+    windows, stats = encode_dataset([words], [labels], sentencepiece, 64, 8)
+    (window,) = windows
+    tokens = sentencepiece.convert_ids_to_tokens(window.input_ids)
+    assert tokens[0] == "[CLS]" and tokens[-1] == "[SEP]"
+    _check_first_subtoken_labels(window, labels)
+    # Each word's pieces, from its first position to the next word's, spell "▁" + the word.
+    bounds = [*window.first_positions, len(tokens) - 1]
+    assert ["".join(tokens[a:b]) for a, b in itertools.pairwise(bounds)] == ["▁" + word for word in words]
+    # With this small vocabulary some words start with a bare "▁" piece: that piece carries the label.
+    bare = [p for p in window.first_positions if tokens[p] == "▁"]
+    assert bare and all(window.labels[p] != IGNORE_INDEX and tokens[p + 1] != "▁" for p in bare)
     assert stats.empty_words == 0
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from multinerd import __version__, progress
 from multinerd.config import Config, ConfigError, load_config
+from multinerd.outputs import OutputExistsError, check_output
 
 #: Exit status for bad input (data, settings, model names): the user can fix it.
 EXIT_USAGE = 2
@@ -63,6 +64,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     config = _config(args)
     output = _output(args, config)
+    if args.dry_run:
+        return _dry_run(config, ["A", "B"])
+    check_output(output, "run", overwrite=args.overwrite, resume=args.resume)
     results = run(config, output, seeds=_seeds(args.seeds), resume=args.resume)
     for system in ("A", "B", "A_in_B_space"):
         if system in results:
@@ -87,14 +91,41 @@ def cmd_train(args: argparse.Namespace) -> int:
     from multinerd.training import is_main_process, train_system
 
     config = _config(args)
+    if args.dry_run:
+        return _dry_run(config, [args.system])
+    output = _output(args, config)
+    check_output(output / args.system, "model", overwrite=args.overwrite, resume=args.resume)
     corpus = load_corpus(config.data.source, **config.data.loader_options())
-    result = train_system(config, args.system, corpus, _output(args, config), resume=args.resume)
+    result = train_system(config, args.system, corpus, output, resume=args.resume)
     if is_main_process():
         describe_model(config, result, corpus)
     print(
         f"system {args.system}: best validation F1 {result.best_validation_f1}; model in {result.model_dir} "
         "(validation_metrics.json, README.md model card)"
     )
+    return 0
+
+
+def _dry_run(config: Config, systems: list[str]) -> int:
+    from multinerd.dryrun import dry_run, format_dry_run
+
+    print(format_dry_run(dry_run(config, systems)))
+    return 0
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    from multinerd.tune import retrain, tune
+
+    overrides = [f"tune.{name}={value}" for name in ("trials", "timeout") if (value := getattr(args, name))]
+    config = load_config(args.config, [*(args.set or []), *overrides])
+    output = Path(args.output or f"{config.output}-tune-{args.system}")
+    result = tune(config, args.system, output, storage=args.storage, study_name=args.study)
+    best = f"{result.best_value:.4f}" if result.best_value is not None else "none yet"
+    print(f"{result.trials} finished trials; best validation F1 {best}; config {result.best_config}")
+    print(f"report: {output / 'tune.md'}")
+    if args.retrain:
+        retrain(result)
+        print(f"best config retrained and scored on test: {result.best_config}")
     return 0
 
 
@@ -193,6 +224,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from multinerd.export import export_onnx
 
+    check_output(Path(args.output), "export", overwrite=args.overwrite)
     result = export_onnx(
         args.model,
         args.output,
@@ -317,6 +349,21 @@ def _verbosity_options(default: Any) -> argparse.ArgumentParser:
     return parent
 
 
+def _add_output_options(parser: argparse.ArgumentParser) -> None:
+    """``--overwrite`` and ``--dry-run``: shared by ``run`` and ``train``."""
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace a finished model or run in the output directory (default: off, refuse)",
+    )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="load and encode the data, time a few training steps, estimate the run; save nothing "
+        "(default: off)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="multinerd",
@@ -346,6 +393,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="continue interrupted training from its last checkpoint (default: start afresh)",
     )
+    _add_output_options(run)
     run.set_defaults(handler=cmd_run)
 
     train = command("train", "train one system")
@@ -364,7 +412,36 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="continue from the last checkpoint under DIR/.work/SYSTEM (default: start afresh)",
     )
+    _add_output_options(train)
     train.set_defaults(handler=cmd_train)
+
+    tune = command("tune", "search the training recipe on validation F1 (Optuna)")
+    _add_config_options(tune)
+    tune.add_argument(
+        "--system", choices=["A", "B"], required=True, help="the system whose recipe is searched (required)"
+    )
+    tune.add_argument(
+        "--trials", type=int, metavar="N", help="finished trials the study should hold (default: tune.trials)"
+    )
+    tune.add_argument(
+        "--timeout", type=float, metavar="S", help="seconds this worker may search (default: tune.timeout)"
+    )
+    tune.add_argument(
+        "--storage",
+        metavar="URL",
+        help="Optuna storage URL shared by workers, e.g. postgresql://host/db "
+        "(default: sqlite file study.db in the output directory)",
+    )
+    tune.add_argument("--study", metavar="NAME", help="study name (default: multinerd-SYSTEM)")
+    tune.add_argument(
+        "--output", "-o", metavar="DIR", help="output directory (default: the config's output + -tune-SYSTEM)"
+    )
+    tune.add_argument(
+        "--retrain",
+        action="store_true",
+        help="train the best config and score it on test, as run does (default: off)",
+    )
+    tune.set_defaults(handler=cmd_tune)
 
     evaluate = command("evaluate", "score a saved model on any source and split")
     _add_config_options(evaluate)
@@ -482,6 +559,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="keep a file that fails its parity check, marked refused (every later use warns); "
         "default: off, such a file is removed",
     )
+    export.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace a finished export in --output (default: off, refuse)",
+    )
     export.set_defaults(handler=cmd_export)
 
     serve = command("serve", "HTTP API and demo page")
@@ -574,6 +656,7 @@ def _known_errors() -> tuple[type[BaseException], ...]:
         ServeError,
         BackendError,
         ModelDirError,
+        OutputExistsError,
     )
 
 

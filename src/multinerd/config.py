@@ -137,15 +137,65 @@ class EvalConfig:
 
 
 @dataclass
+class TuneConfig:
+    """``multinerd tune``: the budget and the search space over ``train`` and ``model`` settings.
+
+    A range is ``[low, high]``, a list of choices is any length; ``null`` leaves that
+    setting out of the search (the ``train``/``model`` value is used).
+    """
+
+    #: Finished trials (complete or pruned) the study should hold, all workers together.
+    trials: int = 20
+    #: Seconds this process may search; trials finished by then are kept. ``None``: no limit.
+    timeout: float | None = None
+    #: Stops trials whose validation F1 trails: ``median`` of earlier trials at the same epoch,
+    #: ``halving`` (successive halving), or ``none``.
+    pruner: Literal["median", "halving", "none"] = "median"
+    seed: int = 0
+    #: Range, sampled log-uniformly.
+    learning_rate: list[float] | None = field(default_factory=lambda: [1.0e-5, 1.0e-3])
+    #: Choices.
+    batch_size: list[int] | None = field(default_factory=lambda: [8, 16, 32])
+    #: Range of whole epochs (early stopping with ``train.patience`` still applies).
+    epochs: list[int] | None = field(default_factory=lambda: [1, 4])
+    #: Range.
+    warmup_ratio: list[float] | None = field(default_factory=lambda: [0.0, 0.2])
+    #: Range.
+    weight_decay: list[float] | None = field(default_factory=lambda: [0.0, 0.1])
+    #: Choices (``model.attention_dropout``); 0 lets PyTorch use its fused attention kernel.
+    attention_dropout: list[float] | None = field(default_factory=lambda: [0.0, 0.1])
+
+
+#: The ``tune`` settings searched as a ``[low, high]`` range; the others are lists of choices.
+TUNE_RANGES = ("learning_rate", "epochs", "warmup_ratio", "weight_decay")
+
+
+def _check_tune(tune: TuneConfig) -> None:
+    if tune.trials < 1:
+        raise ConfigError(f"tune.trials must be at least 1, got {tune.trials}")
+    for name in TUNE_RANGES:
+        bounds = getattr(tune, name)
+        if bounds is not None and (len(bounds) != 2 or not bounds[0] < bounds[1]):
+            raise ConfigError(f"tune.{name} must be a range [low, high] with low < high, got {bounds}")
+    if tune.learning_rate is not None and tune.learning_rate[0] <= 0:
+        raise ConfigError(f"tune.learning_rate must be positive (log scale), got {tune.learning_rate}")
+    for name in ("batch_size", "attention_dropout"):
+        if getattr(tune, name) == []:
+            raise ConfigError(f"tune.{name} needs at least one choice, or null to leave it out")
+
+
+@dataclass
 class Config:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    tune: TuneConfig = field(default_factory=TuneConfig)
     output: str = "runs/multinerd"
 
     def __post_init__(self) -> None:
         _check_ranges(self)
+        _check_tune(self.tune)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -43,6 +43,7 @@ from multinerd.corpus import Corpus, Sentence, corpus_fingerprint
 from multinerd.labels import SCHEME_B_TYPES, TagScheme
 from multinerd.modeldir import CONFIG_FILE
 from multinerd.modelhub import load_tokenizer, resolve_model_name
+from multinerd.outputs import is_finished_model
 
 logger = logging.getLogger(__name__)
 
@@ -391,15 +392,8 @@ def save_run_config(model_dir: Path, config: Config, scheme: TagScheme, fingerpr
     (model_dir / CONFIG_FILE).write_text(yaml.safe_dump(payload, sort_keys=False), encoding="utf-8")
 
 
-def train_system(
-    config: Config, system: str, corpus: Corpus, output: Path, *, resume: bool = False
-) -> TrainResult:
-    """Fine-tune one system and save its best model (by validation F1) to ``output/system``.
-
-    Training happens in ``output/.work/system``; the finished model is moved to its
-    final name in one rename, so a directory named ``A`` is always complete.
-    """
-    started = time.time()
+def system_scheme(corpus: Corpus, config: Config, system: str) -> TagScheme:
+    """The scheme ``system`` trains in, after checking that the data can train it."""
     scheme = system_schemes(corpus, config).get(system)
     if scheme is None:
         raise ConfigError(
@@ -407,19 +401,26 @@ def train_system(
         )
     if not corpus.splits.get("train") or not corpus.splits.get("validation"):
         raise ConfigError(f"{corpus.source}: training needs non-empty train and validation splits")
-    work_dir = output / ".work" / system
-    checkpoint_dir = work_dir / CHECKPOINTS
-    final_dir = output / system
-    resume_from = resume_point(system, checkpoint_dir) if resume else None
-    if not resume_from and is_main_process() and work_dir.exists():
-        shutil.rmtree(work_dir)
-    work_dir.mkdir(parents=True, exist_ok=True)
+    return scheme
 
-    tokenizer = load_tokenizer(config.model.name)
-    train_split = encode_split(corpus.splits["train"], scheme, tokenizer, config)
-    validation_split = encode_split(corpus.splits["validation"], scheme, tokenizer, config)
+
+@dataclass
+class BuiltTrainer:
+    """A Trainer ready to ``train()``, with what publishing its model needs."""
+
+    trainer: Trainer
+    scheme: TagScheme
+    train_split: EncodedSplit
+    validation_split: EncodedSplit
+    log_path: Path
+    #: The format training computes in (see :func:`training_precision`).
+    precision: str
+
+
+def load_model(config: Config, scheme: TagScheme) -> torch.nn.Module:
+    """The pretrained encoder with a fresh classification head for ``scheme``'s labels."""
     set_seed(config.train.seed)
-    model = AutoModelForTokenClassification.from_pretrained(
+    return AutoModelForTokenClassification.from_pretrained(
         resolve_model_name(config.model.name),
         num_labels=len(scheme.labels),
         id2label=scheme.id2label,
@@ -427,17 +428,41 @@ def train_system(
         ignore_mismatched_sizes=True,
         **_dropout_overrides(config),
     )
+
+
+def build_trainer(
+    config: Config,
+    scheme: TagScheme,
+    corpus: Corpus,
+    work_dir: Path,
+    *,
+    callbacks: Sequence[TrainerCallback] = (),
+    args: TrainingArguments | None = None,
+) -> BuiltTrainer:
+    """Encode train and validation, load the encoder, and build the Trainer; nothing is trained.
+
+    ``callbacks`` are added to the log and early-stopping ones (``tune`` reports to Optuna
+    through one); ``args`` replaces :func:`training_arguments` (the dry run times steps
+    without evaluating).
+    """
+    tokenizer = load_tokenizer(config.model.name)
+    train_split = encode_split(corpus.splits["train"], scheme, tokenizer, config)
+    validation_split = encode_split(corpus.splits["validation"], scheme, tokenizer, config)
+    model = load_model(config, scheme)
     log_path = work_dir / TRAIN_LOG
-    if not resume_from:
-        log_path.unlink(missing_ok=True)
     precision = training_precision(config.train.precision)
     logger.info("training precision: %s (train.precision=%s)", precision, config.train.precision)
-    callbacks: list[TrainerCallback] = [TrainLogCallback(log_path, precision), TrainProgress(system)]
+    all_callbacks: list[TrainerCallback] = [
+        TrainLogCallback(log_path, precision),
+        TrainProgress(scheme.name),
+        *callbacks,
+    ]
     if config.train.patience > 0:
-        callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.train.patience))
+        all_callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.train.patience))
+    steps_per_epoch = _steps_per_epoch(len(train_split.windows), config)
     trainer = SequentialEvalTrainer(
         model=model,
-        args=training_arguments(config, checkpoint_dir, _steps_per_epoch(len(train_split.windows), config)),
+        args=args or training_arguments(config, work_dir / CHECKPOINTS, steps_per_epoch),
         data_collator=DataCollatorForTokenClassification(
             tokenizer, pad_to_multiple_of=8 if torch.cuda.is_available() else None
         ),
@@ -446,18 +471,38 @@ def train_system(
         processing_class=tokenizer,
         compute_metrics=DevScorer(validation_split, scheme),
         preprocess_logits_for_metrics=argmax_logits,
-        callbacks=callbacks,
+        callbacks=all_callbacks,
     )
-    trainer.remove_callback(PrinterCallback)
-    trainer.train(resume_from_checkpoint=resume_from)
-    best_f1 = trainer.state.best_metric
+    trainer.remove_callback(PrinterCallback)  # TrainProgress prints; the Trainer's own prints raw dicts
+    return BuiltTrainer(trainer, scheme, train_split, validation_split, log_path, precision)
 
+
+def _prepare_work_dir(work_dir: Path, resume: bool) -> str | None:
+    """The checkpoint to resume from (``None``: a fresh start, with the old work directory removed)."""
+    # work_dir is OUT/.work/SYSTEM: its name labels the message.
+    resume_from = resume_point(work_dir.name, work_dir / CHECKPOINTS) if resume else None
+    if not resume_from and is_main_process() and work_dir.exists():
+        shutil.rmtree(work_dir)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    if not resume_from:
+        (work_dir / TRAIN_LOG).unlink(missing_ok=True)
+    return resume_from
+
+
+def publish(built: BuiltTrainer, config: Config, corpus: Corpus, final_dir: Path) -> None:
+    """Save the selected model with its settings and log, and move it to ``final_dir`` in one rename.
+
+    A model already there is replaced only now that the new one is complete.
+    """
+    trainer = built.trainer
+    work_dir = built.log_path.parent
     staging = work_dir / "model"
     trainer.save_model(str(staging))
     if trainer.args.should_save:
         # The output directory actually used, not the config's default, so the file tells where it lives.
-        save_run_config(staging, replace(config, output=str(output)), scheme, corpus_fingerprint(corpus))
-        shutil.copyfile(log_path, staging / TRAIN_LOG)
+        output = str(final_dir.parent)
+        save_run_config(staging, replace(config, output=output), built.scheme, corpus_fingerprint(corpus))
+        shutil.copyfile(built.log_path, staging / TRAIN_LOG)
         apply_umask(staging)
         if final_dir.exists():
             shutil.rmtree(final_dir)
@@ -466,8 +511,53 @@ def train_system(
         if not any(work_dir.parent.iterdir()):
             work_dir.parent.rmdir()
     trainer.accelerator.wait_for_everyone()
+
+
+def _kept_result(config: Config, scheme: TagScheme, corpus: Corpus, final_dir: Path) -> TrainResult:
+    """The result of a model that an earlier run finished (``--resume`` keeps it as it is)."""
+    logger.warning("--resume: %s is finished; keeping it", final_dir)
+    tokenizer = load_tokenizer(config.model.name)
+    stats = [encode_split(corpus.splits[s], scheme, tokenizer, config).stats for s in ("train", "validation")]
+    log = read_train_log(final_dir)
+    scores = [line["eval_f1"] for line in log if line.get("eval_f1") is not None]
+    precision = log[-1].get("precision", "fp32") if log else "fp32"
+    return TrainResult(final_dir, scheme, *stats, max(scores, default=None), 0.0, precision)
+
+
+def train_system(
+    config: Config,
+    system: str,
+    corpus: Corpus,
+    output: Path,
+    *,
+    resume: bool = False,
+    callbacks: Sequence[TrainerCallback] = (),
+) -> TrainResult:
+    """Fine-tune one system and save its best model (by validation F1) to ``output/system``.
+
+    Build (data, model, Trainer), train in ``output/.work/system``, then publish: the
+    finished model is moved to its final name in one rename, so a directory named ``A``
+    is always complete. With ``resume``, a finished model is kept and a killed run
+    continues from its last checkpoint.
+    """
+    started = time.time()
+    scheme = system_scheme(corpus, config, system)
+    final_dir = output / system
+    work_dir = output / ".work" / system
+    if resume and is_finished_model(final_dir) and not work_dir.exists():
+        return _kept_result(config, scheme, corpus, final_dir)
+    resume_from = _prepare_work_dir(work_dir, resume)
+    built = build_trainer(config, scheme, corpus, work_dir, callbacks=callbacks)
+    built.trainer.train(resume_from_checkpoint=resume_from)
+    publish(built, config, corpus, final_dir)
     return TrainResult(
-        final_dir, scheme, train_split.stats, validation_split.stats, best_f1, time.time() - started, precision
+        final_dir,
+        scheme,
+        built.train_split.stats,
+        built.validation_split.stats,
+        built.trainer.state.best_metric,
+        time.time() - started,
+        built.precision,
     )
 
 
