@@ -23,8 +23,10 @@ $(STAMP): pyproject.toml
 	@$(PY) -m pip install -q "torch==2.13.0" -e ".[dev]"
 	@touch $(STAMP)
 
+# --overwrite: the quickstart is a demonstration, so running it again replaces its own earlier run
+# (multinerd refuses to replace a finished run without it).
 quickstart: $(STAMP)
-	$(VENV)/bin/multinerd run --config configs/quickstart.yaml --output $(OUT)
+	$(VENV)/bin/multinerd run --config configs/quickstart.yaml --output $(OUT) --overwrite
 
 test: $(STAMP)
 	$(PY) -m pytest
