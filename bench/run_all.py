@@ -524,10 +524,12 @@ def _load_test_section(load: dict[str, Any] | None) -> list[str]:
                 f"{load['throughput_rps']:.1f}",
             ]],
         ),
-        f"Status codes: {statuses}. Healthy after the run: {load['healthy_after']}. The server binds to "
-        f"{', '.join(load['binding']['listening'])} by default (non-loopback connection: "
-        f"{', '.join(f'{k} {v}' for k, v in load['binding']['non_loopback_connect'].items()) or 'no other address'}). "
-        "Model calls run one at a time; concurrent requests share them (dynamic batching, below).",
+        (
+            f"Status codes: {statuses}. Healthy after the run: {load['healthy_after']}. The server binds to "
+            f"{', '.join(load['binding']['listening'])} by default (non-loopback connection: "
+            f"{', '.join(f'{k} {v}' for k, v in load['binding']['non_loopback_connect'].items()) or 'no other address'}). "
+            "Model calls run one at a time; concurrent requests share them (dynamic batching, below)."
+        ),
         "",
     ]
 

@@ -318,7 +318,7 @@ def tokenizer():
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_odd_but_valid_unicode_words_load_exactly_as_written(tmp_path, fmt, tokenizer):
     tags = ("B-PER", *["O"] * (len(UNICODE_WORDS) - 1))
-    source, path, _ = write_source(tmp_path, fmt, [render(fmt, UNICODE_WORDS, tags), render(fmt, *GOOD[0])])
+    source, _, _ = write_source(tmp_path, fmt, [render(fmt, UNICODE_WORDS, tags), render(fmt, *GOOD[0])])
     corpus = load_corpus(source)
     assert [(s.words, s.tags) for s in corpus.splits["train"]] == [(UNICODE_WORDS, tags), GOOD[0]]
     assert corpus.skipped == {}

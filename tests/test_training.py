@@ -154,7 +154,7 @@ def test_torchrun_two_cpu_processes_write_one_model(tmp_path):
         "-m", "multinerd.cli", *_train_command(tmp_path)[3:],
     ]  # fmt: skip
     command = [part if part != "train.max_steps=24" else "train.max_steps=6" for part in command]
-    finished = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    finished = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600, check=False)
     assert finished.returncode == 0, finished.stderr[-3000:]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["A"]
     log = read_train_log(tmp_path / "A")

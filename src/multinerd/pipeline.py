@@ -15,7 +15,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-
 from multinerd import modelcard, progress, report, scoring
 from multinerd.config import Config, ConfigError
 from multinerd.corpus import Corpus, Sentence, corpus_fingerprint, load_corpus

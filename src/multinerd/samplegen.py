@@ -19,7 +19,7 @@ import argparse
 import json
 import random
 from collections.abc import Sequence
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from multinerd.labels import MULTINERD_TAGS, MULTINERD_TYPES
@@ -429,7 +429,7 @@ def entity_names(lang: str, entity_type: str) -> tuple[str, ...]:
     return _ENTITIES[lang][entity_type]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _pools(lang: str, seed: int) -> dict[str, dict[str, tuple[str, ...]]]:
     """Each type's names cut into disjoint train / validation / test pools (persons: by surname)."""
     pools: dict[str, dict[str, tuple[str, ...]]] = {}
