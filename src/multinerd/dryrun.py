@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import PrinterCallback, TrainerCallback
+from transformers import TrainerCallback
 from transformers.trainer_pt_utils import get_length_grouped_indices
 
 from multinerd.config import Config
@@ -30,6 +30,7 @@ from multinerd.corpus import load_corpus
 from multinerd.modelhub import load_tokenizer
 from multinerd.training import (
     EncodedSplit,
+    TrainProgress,
     WindowDataset,
     build_trainer,
     encode_split,
@@ -174,7 +175,7 @@ def measure_costs(config: Config, scheme: Any, corpus: Any, work_dir: Path) -> t
         args=_timing_args(config, work_dir, WARMUP_STEPS + TIMED_STEPS),
     )  # fmt: skip
     trainer = built.trainer
-    trainer.remove_callback(PrinterCallback)
+    trainer.remove_callback(TrainProgress)  # its evaluation lines would read as a real run's
     recorder = ShapeRecorder(trainer.data_collator)
     trainer.data_collator = recorder
     trainer.train()
