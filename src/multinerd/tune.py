@@ -134,8 +134,9 @@ def open_study(config: Config, output: Path, storage: str | None, study_name: st
         except KeyError:
             existing = 0
     seed = None if storage else config.tune.seed + existing
-    # Workers that start at the same moment may both try to create the database's tables;
-    # the one that loses that race finds them in place on its next attempt.
+    # Workers that start at the same moment may both try to create the database's tables
+    # (IntegrityError, or OperationalError "table ... already exists" on SQLite, which also
+    # says "database is locked" under contention); the loser finds them in place next time.
     create = functools.partial(
         optuna.create_study,
         study_name=study_name,
@@ -148,7 +149,7 @@ def open_study(config: Config, output: Path, storage: str | None, study_name: st
     for attempt in range(STORAGE_ATTEMPTS - 1):
         try:
             return create()
-        except sqlalchemy.exc.IntegrityError:
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.OperationalError):
             time.sleep(1.0 + attempt)
     return create()
 
