@@ -47,7 +47,7 @@ class BackendError(ValueError):
 class RefusedExportWarning(Warning):
     """An exported file that failed its parity check and was kept with ``--force``.
 
-    Not a UserWarning: the command line quiets library UserWarnings, and this one must show.
+    Its own class, so that no filter of library warnings can hide it.
     """
 
 
@@ -63,16 +63,28 @@ def usable_cpus() -> int:
 
 
 @functools.lru_cache(maxsize=1)
-def cpu_flags() -> frozenset[str]:
-    """The CPU's feature flags as the kernel reports them; empty where ``/proc/cpuinfo`` is absent."""
+def _cpuinfo() -> dict[str, str]:
+    """The first processor's fields in ``/proc/cpuinfo`` (``flags``, ``model name``...); empty where it is absent."""
     try:
         text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
     except OSError:
-        return frozenset()
+        return {}
+    fields: dict[str, str] = {}
     for line in text.splitlines():
-        if line.startswith("flags"):
-            return frozenset(line.partition(":")[2].split())
-    return frozenset()
+        key, sep, value = line.partition(":")
+        if sep:
+            fields.setdefault(key.strip(), value.strip())
+    return fields
+
+
+def cpu_flags() -> frozenset[str]:
+    """The CPU's feature flags as the kernel reports them; empty where ``/proc/cpuinfo`` is absent."""
+    return frozenset(_cpuinfo().get("flags", "").split())
+
+
+def cpu_name() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), else what the platform module knows."""
+    return _cpuinfo().get("model name") or platform.processor() or platform.machine()
 
 
 def cpu_bf16_feature() -> str | None:

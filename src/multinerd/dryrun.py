@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import platform
 import tempfile
 import time
 from collections.abc import Sequence
@@ -25,6 +24,7 @@ import torch
 from transformers import TrainerCallback
 from transformers.trainer_pt_utils import get_length_grouped_indices
 
+from multinerd.backends import cpu_name
 from multinerd.config import Config
 from multinerd.corpus import load_corpus
 from multinerd.modelhub import load_tokenizer
@@ -48,16 +48,7 @@ def hardware() -> str:
     if torch.cuda.is_available():
         names = {torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())}
         return f"{torch.cuda.device_count()} x GPU {', '.join(sorted(names))}"
-    return f"CPU {_cpu_name()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads"
-
-
-def _cpu_name() -> str:
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text(encoding="utf-8", errors="replace").splitlines():
-            if line.startswith("model name"):
-                return line.partition(":")[2].strip()
-    return platform.processor() or platform.machine()
+    return f"CPU {cpu_name()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads"
 
 
 def batch_lengths(lengths: Sequence[int], batch_size: int, *, grouped: bool, seed: int) -> list[list[int]]:
