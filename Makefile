@@ -14,13 +14,14 @@ export TOKENIZERS_PARALLELISM := false
 
 setup: $(STAMP)
 
+# The scale extra (Ray, a PostgreSQL driver) is installed so the predict-corpus and shared-study tests run.
 # torch is named at its exact CPU version next to the package: pip then takes the CPU
 # build from local disk instead of resolving the open range to a multi-GB CUDA build.
 $(STAMP): pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
 	@echo "setting up $(VENV) (first time only; a few minutes)"
 	@$(PY) -m pip install -q --upgrade pip
-	@$(PY) -m pip install -q "torch==2.13.0" -e ".[dev]"
+	@$(PY) -m pip install -q "torch==2.13.0" -e ".[dev,scale]"
 	@touch $(STAMP)
 
 # --overwrite: the quickstart is a demonstration, so running it again replaces its own earlier run

@@ -221,6 +221,72 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_predict_corpus(args: argparse.Namespace) -> int:
+    from multinerd.corpus_predict import run_command  # imports Ray: only this command does
+
+    return run_command(args)
+
+
+def _add_predict_corpus(command: Callable[[str, str], argparse.ArgumentParser]) -> None:
+    """``predict-corpus``: ``predict`` over many files on Ray Data (multinerd.corpus_predict)."""
+    corpus = command("predict-corpus", "tag a corpus of many files on Ray Data, resumable; shards out")
+    corpus.add_argument(
+        "--model", "-m", required=True, metavar="DIR", help="model or export directory (required)"
+    )
+    corpus.add_argument(
+        "--input",
+        "-i",
+        required=True,
+        nargs="+",
+        metavar="DIR|GLOB|FILE",
+        help="directories, globs or files: .parquet, plain text, .jsonl or .conll (required)",
+    )
+    corpus.add_argument(
+        "--output", "-o", required=True, metavar="DIR", help="output directory of shards (required)"
+    )
+    corpus.add_argument(
+        "--text-column", default="text", help="Parquet column of the texts (default: %(default)s)"
+    )
+    corpus.add_argument(
+        "--id-column",
+        metavar="NAME",
+        help="Parquet/JSONL field with a document id (default: none; ids are FILE:LINE)",
+    )
+    corpus.add_argument(
+        "--input-format",
+        choices=["auto", "text", "jsonl", "conll"],
+        default="auto",
+        help="how to read files other than .parquet, as for predict (default: %(default)s)",
+    )
+    corpus.add_argument(
+        "--format",
+        "-f",
+        choices=["parquet", "jsonl"],
+        default="parquet",
+        help="shard format (default: %(default)s)",
+    )
+    corpus.add_argument(
+        "--address",
+        metavar="ray://HOST:PORT|auto",
+        help="join a running Ray cluster (default: start a local Ray on this machine)",
+    )
+    corpus.add_argument("--cpus", type=int, metavar="N", help="CPUs of the local Ray (default: all usable)")
+    corpus.add_argument(
+        "--actors",
+        type=int,
+        metavar="N",
+        help="model copies; threads per actor = CPUs / N (default: one per CPU)",
+    )
+    corpus.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace a finished (or differently set) output (default: off, refuse; "
+        "a partial output with the same settings is continued)",
+    )
+    _add_runtime_options(corpus)
+    corpus.set_defaults(handler=cmd_predict_corpus)
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from multinerd.export import export_onnx
 
@@ -529,6 +595,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_runtime_options(predict)
     predict.set_defaults(handler=cmd_predict)
+
+    _add_predict_corpus(command)
 
     export = command("export", "ONNX (and int8) export with a parity report")
     export.add_argument("--model", "-m", required=True, metavar="DIR", help="model directory (required)")

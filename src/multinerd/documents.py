@@ -118,13 +118,13 @@ def _read_jsonl(path: Path, lines: list[str]) -> list[Document]:
         if not line.strip():
             continue
         try:
-            documents.append(_json_document(decode_json_line(line), f"{path}:{number}"))
+            documents.append(json_document(decode_json_line(line), f"{path}:{number}"))
         except RecordError as err:
             raise DataError(str(err), path, number) from None
     return documents
 
 
-def _json_document(record: dict[str, Any], origin: str) -> Document:
+def json_document(record: dict[str, Any], origin: str) -> Document:
     """A document from one JSONL record: exactly one of ``text`` (a string) or ``tokens`` (a list)."""
     text, tokens = record.pop("text", None), record.pop("tokens", None)
     if (text is None) == (tokens is None):
