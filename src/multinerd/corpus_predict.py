@@ -2,7 +2,7 @@
 
 The shape is Ray Data's: a dataset of input files, a read stage that turns each file into
 document rows (:func:`multinerd.corpus_files.read_rows`, in Ray tasks), a tagging stage in
-a pool of **actors** (``map_batches(TagActor, concurrency=N)``: the model loads once per
+a pool of **actors** (``map_batches(TagActor, compute=ActorPoolStrategy(size=N))``: the model loads once per
 actor, through the same :meth:`Tagger.from_pretrained` as ``predict``, with the backend
 ``predict`` would pick) and the driver, which writes one shard per finished input file and
 records it in the manifest (:mod:`multinerd.corpus_files` says how that stays exact when a
@@ -257,8 +257,13 @@ def _dataset(
     # Reads ask for no CPU: the actors hold every CPU, and a read waiting for one would never start.
     dataset = dataset.flat_map(read_unit, fn_kwargs={"options": options}, num_cpus=0)
     # batch_size=None: one call per block, i.e. per input file, whatever else is pending.
-    return dataset.map_batches(TagActor, fn_constructor_kwargs=actor_args, batch_size=None,
-                               concurrency=actors, num_cpus=threads)  # fmt: skip
+    return dataset.map_batches(
+        TagActor,
+        fn_constructor_kwargs=actor_args,
+        batch_size=None,
+        compute=ray.data.ActorPoolStrategy(size=actors),
+        num_cpus=threads,
+    )
 
 
 def predict_corpus(
