@@ -128,5 +128,5 @@ def test_other_commands_never_import_ray(tmp_path):
         "import multinerd.corpus_files\n"
         "assert 'ray' not in sys.modules, 'ray was imported'\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    done = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]

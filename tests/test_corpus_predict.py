@@ -22,9 +22,9 @@ import pytest
 
 ray = pytest.importorskip("ray", reason="Ray is the scale extra: pip install -e '.[scale]' (make test installs it)")
 
-from conftest import save_tiny_model  # noqa: E402
-from multinerd.cli import main  # noqa: E402
-from multinerd.corpus_files import read_manifest, read_shards, write_json  # noqa: E402
+from conftest import save_tiny_model
+from multinerd.cli import main
+from multinerd.corpus_files import read_manifest, read_shards, write_json
 
 WORDS = ["Angela", "Merkel", "met", "the", "Pope", "in", "Rome", "Paris", "Google", "bought", "a", "café", "ünïcode",
          "New", "York", "yesterday", ",", "and", "U.S.", "Merkel's", "well-known", "😀"]  # fmt: skip
