@@ -11,7 +11,7 @@ import pytest
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 sys.path.insert(0, str(BENCH))
 
-import predict_corpus  # noqa: E402
+import predict_corpus
 
 RESULT = BENCH / "results" / "predict_corpus.json"
 
