@@ -42,7 +42,7 @@ def _section(title: str) -> str:
 
 def test_command_table_names_every_command_and_option() -> None:
     section = _section("Commands")
-    rows = {m.group(1): m.group(0) for m in re.finditer(r"^\| `multinerd ([a-z]+(?: [a-z]+)?)[^|]*.*$", section, re.MULTILINE)}
+    rows = {m.group(1): m.group(0) for m in re.finditer(r"^\| `multinerd ([a-z-]+(?: [a-z]+)?)[^|]*.*$", section, re.MULTILINE)}
     problems = []
     global_options = {"--verbose", "--quiet", "--version"}
     for name, sub in _commands(build_parser()).items():
