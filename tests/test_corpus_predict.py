@@ -35,6 +35,7 @@ LINES_PER_FILE = 300
 def ray_address():
     """One local Ray for every test of the session; its address lets a subprocess join it."""
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    os.environ.setdefault("RAY_worker_niceness", "0")  # as predict-corpus's own local Ray
     ray.init(num_cpus=2, object_store_memory=200 * 1024**2, include_dashboard=False, log_to_driver=False)
     yield ray.get_runtime_context().gcs_address
     ray.shutdown()

@@ -9,8 +9,8 @@ records it in the manifest (:mod:`multinerd.corpus_files` says how that stays ex
 run is killed). Each actor tags a whole file's block in one call, so the windows of a file
 are sorted by length together, as ``predict`` sorts its input.
 
-Without ``address`` a local Ray starts with the machine's usable CPUs (or ``cpus``) and a
-small object store; with ``address`` (``auto``, ``HOST:PORT`` or ``ray://HOST:PORT``) the run
+Without ``address`` a local Ray starts with the machine's usable CPUs (or ``cpus``), a small
+object store and its workers at the caller's priority (Ray's default niceness is 15); with ``address`` (``auto``, ``HOST:PORT`` or ``ray://HOST:PORT``) the run
 joins a running cluster, whose nodes must see the input files at the same paths; the driver
 writes the output where it runs. Actors x threads per actor = the cluster's CPUs.
 
@@ -206,6 +206,9 @@ def connect(address: str | None, cpus: int | None) -> tuple[bool, str]:
             raise DataError(f"--address {address}: cannot join a Ray cluster there ({err})") from None
         return True, f"the Ray cluster at {address}"
     cpus = cpus or usable_cpus()
+    # Ray starts its workers at niceness 15 so that its own daemons stay responsive; here the actors
+    # are the job (the driver mostly waits), and `predict` runs at the caller's priority too.
+    os.environ.setdefault("RAY_worker_niceness", "0")
     ray.init(
         num_cpus=cpus, object_store_memory=OBJECT_STORE_BYTES, include_dashboard=False, log_to_driver=False
     )
