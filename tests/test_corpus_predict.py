@@ -20,7 +20,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-ray = pytest.importorskip("ray", reason="Ray is the scale extra: pip install -e '.[scale]' (make test installs it)")
+ray = pytest.importorskip(
+    "ray", reason="Ray is the scale extra: pip install -e '.[scale]' (make test installs it)"
+)
 
 from conftest import save_tiny_model
 from multinerd.cli import main
@@ -36,7 +38,13 @@ def ray_address():
     """One local Ray for every test of the session; its address lets a subprocess join it."""
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     os.environ.setdefault("RAY_worker_niceness", "0")  # as predict-corpus's own local Ray
-    ray.init(num_cpus=2, object_store_memory=200 * 1024**2, include_dashboard=False, log_to_driver=False)
+    ray.init(
+        address="local",
+        num_cpus=2,
+        object_store_memory=200 * 1024**2,
+        include_dashboard=False,
+        log_to_driver=False,
+    )
     yield ray.get_runtime_context().gcs_address
     ray.shutdown()
 
@@ -62,7 +70,9 @@ def corpus(tmp_path_factory):
             raw[4], raw[9] = b"bad \xff byte", b""
             errors[f"{path}:5"], errors[f"{path}:10"] = "not UTF-8", "empty document"
         path.write_bytes(b"\n".join(raw) + b"\n")
-        texts.update({f"{path}:{i}": line for i, line in enumerate(lines, start=1) if f"{path}:{i}" not in errors})
+        texts.update(
+            {f"{path}:{i}": line for i, line in enumerate(lines, start=1) if f"{path}:{i}" not in errors}
+        )
     jsonl = data / "records.jsonl"
     records = ['{"text": "Ada Lovelace lived in London."}', '{"text": ', '{"tokens": ["Ada", "Lovelace"]}']
     jsonl.write_text("\n".join(records) + "\n")
@@ -102,7 +112,10 @@ def _spans(entities: list[dict]) -> list[tuple]:
 def _predict(corpus, lines: list[str], name: str) -> list[list[dict]]:
     source, target = corpus["root"] / f"{name}.in", corpus["root"] / f"{name}.out.jsonl"
     source.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    assert main(["predict", "--model", str(corpus["model"]), "--input", str(source), "--output", str(target)]) == 0
+    assert (
+        main(["predict", "--model", str(corpus["model"]), "--input", str(source), "--output", str(target)])
+        == 0
+    )
     return [json.loads(line)["entities"] for line in target.read_text(encoding="utf-8").splitlines()]
 
 
@@ -161,7 +174,9 @@ def test_a_killed_run_reruns_to_exactly_the_clean_output(corpus, clean, ray_addr
 
 
 @pytest.mark.slow
-def test_an_unreadable_file_exits_non_zero_and_is_retried_never_skipped(corpus, ray_address, tmp_path, capsys):
+def test_an_unreadable_file_exits_non_zero_and_is_retried_never_skipped(
+    corpus, ray_address, tmp_path, capsys
+):
     data, output = tmp_path / "in", tmp_path / "out"
     data.mkdir()
     (data / "good.txt").write_text("Angela Merkel met the Pope in Rome.\n")

@@ -209,8 +209,13 @@ def connect(address: str | None, cpus: int | None) -> tuple[bool, str]:
     # Ray starts its workers at niceness 15 so that its own daemons stay responsive; here the actors
     # are the job (the driver mostly waits), and `predict` runs at the caller's priority too.
     os.environ.setdefault("RAY_worker_niceness", "0")
+    # address="local": a new Ray of our own even where `ray start` left a cluster running on this machine.
     ray.init(
-        num_cpus=cpus, object_store_memory=OBJECT_STORE_BYTES, include_dashboard=False, log_to_driver=False
+        address="local",
+        num_cpus=cpus,
+        object_store_memory=OBJECT_STORE_BYTES,
+        include_dashboard=False,
+        log_to_driver=False,
     )
     return True, f"a local Ray with {cpus} CPUs (no --address)"
 
