@@ -21,6 +21,7 @@ size), unless ``--model`` names one.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import json
 import os
@@ -126,7 +127,7 @@ def two_nodes(model: Path, parquet: Path, workdir: Path) -> dict[str, Any]:
     """A head and a worker node (``ray start``, different ports) running one job, against one local node."""
     import pyarrow.parquet as pq
 
-    files = sorted(parquet.glob("*.parquet"))[:2]
+    files = sorted(parquet.glob("*.parquet"))[:4]
     one, two = workdir / "one-node", workdir / "two-nodes"
     job = [*MULTINERD, "predict-corpus", "--model", str(model), "--input", *map(str, files), "--actors", "2"]
     timed([*job, "--output", str(one), "--cpus", "2"])
@@ -150,7 +151,8 @@ def two_nodes(model: Path, parquet: Path, workdir: Path) -> dict[str, Any]:
                 node.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 pass
-            os.killpg(node.pid, signal.SIGKILL)  # what `ray start --block` left of its own group
+            with contextlib.suppress(ProcessLookupError):  # what `ray start --block` left of its own group
+                os.killpg(node.pid, signal.SIGKILL)
             node.wait()
 
     def rows(output: Path) -> list[dict[str, Any]]:
@@ -163,7 +165,7 @@ def two_nodes(model: Path, parquet: Path, workdir: Path) -> dict[str, Any]:
 
     summary = json.loads((two / "summary.json").read_text())
     return {"documents": summary["documents"], "seconds": seconds, "nodes_alive": alive,
-            "actor_processes": summary["actor_processes"], "same_output": rows(one) == rows(two)}  # fmt: skip
+            "actor_processes": summary["actor_processes"], "actor_nodes": summary["actor_nodes"], "same_output": rows(one) == rows(two)}  # fmt: skip
 
 
 def paper(per_actor_rate: float, startup: float) -> list[dict[str, Any]]:
@@ -236,7 +238,7 @@ def markdown(result: dict[str, Any] | None) -> list[str]:
         "",
         (f"**Two nodes in one machine** (`ray start --head` and `ray start --address`, one CPU each, "
         f"{two['nodes_alive']} nodes alive): {two['documents']} documents in {two['seconds']:.1f} s on "
-        f"{two['actor_processes']} actors; rows identical to a one-node run: {two['same_output']}."),
+        f"{two['actor_processes']} actors on {two['actor_nodes']} nodes; rows identical to a one-node run: {two['same_output']}."),
         "",
         "**1 billion sentences on paper** (GPU nodes: not estimated, no GPU rate was measured):",
         "",

@@ -116,8 +116,9 @@ class TagActor:
         out = {name: [item.item() if hasattr(item, "item") else item for item in batch[name]]
                for name in ("unit", "n_unit", "id", "file", "line", "kind", "reason")}  # fmt: skip
         peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        node = ray.get_runtime_context().get_node_id()
         return out | {"entities": entities, "words": words, "pid": [os.getpid()] * len(kinds),
-                      "rss_mb": [peak_mb] * len(kinds)}  # fmt: skip
+                      "node": [node] * len(kinds), "rss_mb": [peak_mb] * len(kinds)}  # fmt: skip
 
 
 # ---------------------------------------------------------------------------- output directory
@@ -246,6 +247,7 @@ class CorpusSummary:
     backend: str
     cluster: str
     actor_processes: int
+    actor_nodes: int
     peak_actor_memory_mb: float
 
     def line(self) -> str:
@@ -329,13 +331,14 @@ def _tag(output: Path, manifest: dict[str, Any], settings: dict[str, Any], pendi
          options: ReadOptions, actor_args: dict[str, Any], actors: int, threads: int) -> dict[str, Any]:  # fmt: skip
     """Run the dataset and write each input file's shards as soon as all its rows are back."""
     waiting: dict[str, list[dict[str, Any]]] = {}
-    run: dict[str, Any] = {"documents": 0, "unreadable": [], "pids": set(), "peak_mb": 0.0}
+    run: dict[str, Any] = {"documents": 0, "unreadable": [], "pids": set(), "nodes": set(), "peak_mb": 0.0}
     finished = 0
     for batch in _dataset(pending, options, actor_args, actors, threads).iter_batches(
         batch_size=None, batch_format="pyarrow"
     ):
         for row in batch.to_pylist():
             run["pids"].add(row["pid"])
+            run["nodes"].add(row["node"])
             run["peak_mb"] = max(run["peak_mb"], row["rss_mb"])
             rows = waiting.setdefault(row["unit"], [])
             rows.append(row)
@@ -366,6 +369,7 @@ def _summarise(output: Path, manifest: dict[str, Any], files: list[Path], done_b
         documents_this_run=documents_this_run, seconds=seconds, startup_seconds=startup,
         documents_per_second=documents_this_run / seconds if seconds else 0.0, actors=actors, threads=threads,
         backend=manifest["settings"]["backend"], cluster=where, actor_processes=len(run.get("pids", ())),
+        actor_nodes=len(run.get("nodes", ())),
         peak_actor_memory_mb=run.get("peak_mb", 0.0),
     )  # fmt: skip
     if len(records) == len(files):
