@@ -716,7 +716,7 @@ def _configure_output(verbose: bool, quiet: bool) -> None:
     root.addHandler(_StderrHandler())
     root.setLevel(logging.ERROR if quiet else logging.INFO if verbose else logging.WARNING)
     progress.set_quiet(quiet)
-    if not verbose:
+    if not verbose or not progress.is_main_process():  # other ranks would repeat rank 0's library reports
         _quiet_libraries()
 
 
