@@ -37,7 +37,7 @@ from transformers import (
 from transformers.trainer_utils import get_last_checkpoint
 
 from multinerd import features, progress, scoring
-from multinerd.backends import BackendError, choose_precision
+from multinerd.backends import BF16_WIDTH_MULTIPLE, BackendError, choose_precision
 from multinerd.config import Config, ConfigError
 from multinerd.corpus import Corpus, Sentence, corpus_fingerprint
 from multinerd.labels import SCHEME_B_TYPES, TagScheme
@@ -439,6 +439,13 @@ def load_model(config: Config, scheme: TagScheme) -> torch.nn.Module:
     )
 
 
+def _width_multiple(precision: str) -> int | None:
+    """Batch widths padded to a multiple: 8 for a GPU's tensor cores, the bf16 buckets the Tagger shares on a CPU."""
+    if torch.cuda.is_available():
+        return 8
+    return BF16_WIDTH_MULTIPLE if precision == "bf16" else None
+
+
 def unused_parameters(model: torch.nn.Module) -> list[str]:
     """Parameters that a forward and backward pass leaves without a gradient.
 
@@ -491,7 +498,7 @@ def build_trainer(
         model=model,
         args=args or training_arguments(config, work_dir / CHECKPOINTS, steps_per_epoch, precision, find_unused),
         data_collator=DataCollatorForTokenClassification(
-            tokenizer, pad_to_multiple_of=8 if torch.cuda.is_available() else None
+            tokenizer, pad_to_multiple_of=_width_multiple(precision)
         ),
         train_dataset=WindowDataset(train_split.windows),
         eval_dataset=WindowDataset(validation_split.windows),
