@@ -264,6 +264,8 @@ def load_results(results_dir: Path) -> dict[str, Any]:
         "load_test": read("load_test"),
         "load_batching": read("load_batching"),
         "hardware": hardware.load_all(results_dir),
+        "int8_seeds": read("int8_seeds"),
+        "ddp_step": read("ddp_step"),
         "tune": [part for name in ("tune_search_sample", "tune_search_short") if (part := read(name))],
         "dry_run": read("dry_run"),
     }
@@ -737,6 +739,14 @@ def write_markdown(results: dict[str, Any], path: Path = MARKDOWN) -> str:
     import hardware
 
     lines += hardware.section(results.get("hardware") or [])
+    if results.get("int8_seeds"):
+        import int8_seeds
+
+        lines += int8_seeds.markdown(results["int8_seeds"])
+    if results.get("ddp_step"):
+        import ddp_step
+
+        lines += ddp_step.markdown(results["ddp_step"])
     lines += _tune_section(results.get("tune") or [])
     lines += _dry_run_section(results.get("dry_run"))
     lines += [

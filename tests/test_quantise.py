@@ -58,7 +58,7 @@ def test_search_keeps_float_only_as_many_products_as_the_margin_needs(graph, tmp
         # Stand-in verdicts: the margin is met once 3 products are float.
         return (TARGET_AGREEMENT, TARGET_F1_DROP) if 13 - integer >= 3 else (0.97, 0.01)
 
-    report = search(graph, tmp_path / "int8.onnx", feeds(), evaluate)
+    report = search(graph, tmp_path / "int8.onnx", feeds(), evaluate, steps=(0, 1, 2, 3, 4))
     assert tried == [0, 1, 2, 3] and report.met_target
     ranked = list(report.sensitivity)
     assert list(report.float_nodes) == ranked[:3] and report.int8_nodes == ranked[3:]
@@ -78,3 +78,10 @@ def test_without_a_candidate_that_meets_the_margin_the_best_one_is_written(graph
     assert not report.met_target and len(report.float_nodes) == 2
     nodes = onnx.load(str(tmp_path / "int8.onnx")).graph.node
     assert sum(n.op_type == "MatMulInteger" for n in nodes) == 11
+
+
+def test_agreement_alone_does_not_meet_the_margin_when_gold_f1_falls(graph, tmp_path):
+    report = search(graph, tmp_path / "int8.onnx", feeds(), lambda path: (1.0, TARGET_F1_DROP + 0.001), steps=(0, 2))
+    assert not report.met_target and [c.keep_float for c in report.candidates] == [0, 2]
+    report = search(graph, tmp_path / "int8.onnx", feeds(), lambda path: (TARGET_AGREEMENT - 0.001, 0.0), steps=(0, 2))
+    assert not report.met_target

@@ -37,7 +37,7 @@ TARGET_AGREEMENT = 0.995
 #: Largest gold-F1 drop (absolute) the chosen file may cost on the parity split (the gate allows 0.005).
 TARGET_F1_DROP = 0.002
 #: How many of the most sensitive products stay float in successive candidates.
-KEEP_FLOAT_STEPS = (0, 1, 2, 3, 4, 6, 8, 12, 16, 24)
+KEEP_FLOAT_STEPS = (2, 4, 6, 8, 12, 16, 24)
 #: Windows whose activations rank the products (their input scales come from these).
 SENSITIVITY_WINDOWS = 64
 
