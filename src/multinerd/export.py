@@ -8,13 +8,12 @@ weights to run: ``Tagger.from_pretrained(export_dir)`` finds ``model.onnx`` and 
 ONNX Runtime (:mod:`multinerd.backends`), tagging the same words the same way.
 
 **int8.** Dynamic quantisation (int8 weights, one scale per output channel; activations
-quantised per tensor at run time) of the attention projections (query, key, value, output).
-What measured as hurting most on the quickstart model stays float32 (README, "ONNX
-export"): the classifier head, which turns hidden states into the label scores every
-decision is read from, and both feed-forward matrices, whose inputs (the layer-norm output
-and the GELU output) have a few very large activations, so one int8 scale per tensor leaves
-the other values only a few levels. Embedding look-ups stay float32 too (quantising them
-lost a full F1 point and saves no compute). Static calibration did worse (README).
+quantised per tensor at run time) of the matrix multiplies that measured harmless: a
+sensitivity search (:mod:`multinerd.quantise`) ranks every product by its simulated int8
+error on the parity split's windows, keeps the most sensitive ones in float32 and tries
+candidates against the PyTorch model until one meets a margin stricter than the gate (or
+keeps the best one tried). ``parity.json`` records which products are int8, which stayed
+float and why (``quantisation``). Embedding look-ups stay float32 (no compute to save).
 
 **Parity.** The check tags one split of a data source with the PyTorch model and with each
 exported file, and gives every file its own verdict (``parity.json``, ``parity.md``). A file
