@@ -248,6 +248,8 @@ def run(sizes: Sizes, workdir: Path, results_dir: Path) -> dict[str, Any]:
 
 
 def load_results(results_dir: Path) -> dict[str, Any]:
+    import hardware  # one results file per CPU kind: the hardware module reads them all
+
     def read(name: str) -> Any:
         path = results_dir / f"{name}.json"
         return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
@@ -261,7 +263,9 @@ def load_results(results_dir: Path) -> dict[str, Any]:
         "data_scale": read("data_scale"),
         "load_test": read("load_test"),
         "load_batching": read("load_batching"),
-        "hardware": read("hardware"),
+        "hardware": hardware.load_all(results_dir),
+        "int8_seeds": read("int8_seeds"),
+        "ddp_step": read("ddp_step"),
         "tune": [part for name in ("tune_search_sample", "tune_search_short") if (part := read(name))],
         "dry_run": read("dry_run"),
         "predict_corpus": read("predict_corpus"),
@@ -733,14 +737,17 @@ def write_markdown(results: dict[str, Any], path: Path = MARKDOWN) -> str:
     lines += _limit_section(results)
     lines += _load_test_section(results.get("load_test"))
     lines += _batching_section(results.get("load_batching"))
-    if results.get("hardware"):
-        import hardware
+    import hardware
 
-        lines += hardware.markdown(results["hardware"])
-    else:
-        lines += ["## Number formats: fp32, bf16, int8", "",
-                  ("`bench/results/hardware.json` is missing; run "
-                   "`.venv/bin/python bench/hardware.py --model-dir runs/quickstart/A`."), ""]
+    lines += hardware.section(results.get("hardware") or [])
+    if results.get("int8_seeds"):
+        import int8_seeds
+
+        lines += int8_seeds.markdown(results["int8_seeds"])
+    if results.get("ddp_step"):
+        import ddp_step
+
+        lines += ddp_step.markdown(results["ddp_step"])
     lines += _tune_section(results.get("tune") or [])
     lines += _dry_run_section(results.get("dry_run"))
     import predict_corpus

@@ -9,12 +9,15 @@ import them with ``from conftest import ...`` (the tests directory is on ``sys.p
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# precision=auto caches its measured verdicts; tests (and their child processes) keep theirs apart.
+os.environ["MULTINERD_CACHE_DIR"] = tempfile.mkdtemp(prefix="multinerd-test-cache-")
 
 from multinerd.modelhub import load_tokenizer
 from multinerd.tagger import Tagger

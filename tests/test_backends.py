@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from conftest import save_tiny_model
-from multinerd import backends
+from multinerd import autoprecision, backends
 from multinerd.backends import (
     BackendError,
     RefusedExportWarning,
@@ -37,7 +37,9 @@ def no_bf16(monkeypatch):
 
 @pytest.fixture()
 def with_bf16(monkeypatch):
+    """A CPU with AVX-512 BF16 on which bf16 measured twice as fast as fp32."""
     monkeypatch.setattr(backends, "cpu_flags", lambda: frozenset({"avx512f", "avx512_bf16"}))
+    monkeypatch.setattr(autoprecision, "measure_bf16_speedup", lambda shape: 2.0)
 
 
 def test_bf16_detection_reads_the_cpu_flags(monkeypatch):

@@ -256,3 +256,45 @@ def test_tune_section_shows_the_gain_with_its_interval() -> None:
     }  # fmt: skip
     text = "\n".join(run_all._tune_section([{"command": "bench/tune_search.py", "results": [result]}]))
     assert "| short (60/30/30) | 0.100 / 0.300 | 0.050 / 0.250 | +0.200 [+0.100, +0.300] | 500 s of 600 s |" in text
+
+
+def test_results_are_keyed_by_cpu_kind() -> None:
+    assert hardware.cpu_key("AMD EPYC", frozenset({"avx2", "avx512_bf16"})) == "amd-epyc-avx512_bf16"
+    assert hardware.cpu_key("Intel(R) Xeon(R) 8480+", frozenset({"amx_bf16", "avx512_bf16"})) == (
+        "intel-r-xeon-r-8480-amx_bf16"
+    )
+    assert hardware.cpu_key("AMD EPYC", frozenset({"avx2"})) == "amd-epyc-no-bf16"
+
+
+def test_side_by_side_shows_every_cpu_kind_and_dashes_what_a_run_lacks(tmp_path) -> None:
+    old = {"meta": {"cpu": "Old CPU", "bf16_feature": "avx512_bf16", "date": "2026-01-01", "load_before": [1.0]},
+           "peaks": {"fp32": {"gflops": 100.0}, "bf16": {"gflops": 250.0}, "int8": {"gflops": 500.0}}}
+    new = {"meta": {"cpu": "New CPU", "bf16_feature": None, "date": "2026-02-02", "load_before": [3.5]},
+           "peaks": {"fp32": {"gflops": 50.0}, "bf16": {"gflops": 5.0}, "int8": {"gflops": 100.0}},
+           "precision_auto": {"verdict": {"precision": "fp32"}, "bf16_speedup_measured": 0.25},
+           "whole_process": {"short": {"systems": {"multinerd predict, onnx int8": {"speedup_vs_pipeline": 4.0}}}}}
+    rows = {row[0]: row[1:] for row in hardware._side_by_side_rows([old, new])}
+    assert rows["bf16 peak vs fp32"] == ["2.50x", "0.10x"]
+    assert rows["precision=auto picks"] == ["-", "fp32"]
+    assert rows["bf16 / fp32, auto's measurement"] == ["-", "0.25x"]
+    assert rows["predict onnx int8 / pipeline, processes, short"] == ["-", "4.00x"]
+    (tmp_path / "hardware").mkdir()
+    for name, result in (("b", new), ("a", old)):
+        (tmp_path / "hardware" / f"{name}.json").write_text(__import__("json").dumps(result))
+    assert [r["meta"]["cpu"] for r in hardware.load_all(tmp_path)] == ["Old CPU", "New CPU"]
+
+
+def test_profile_groups_and_process_agreement() -> None:
+    import process_speed
+    import profile_split
+
+    assert profile_split.group_of("aten::addmm") == "matmul"
+    assert profile_split.group_of("aten::_scaled_dot_product_flash_attention_for_cpu") == "attention"
+    assert profile_split.group_of("aten::native_layer_norm") == "softmax / LayerNorm / GELU"
+    assert profile_split.group_of("aten::_to_copy") == "dtype casts and copies"
+    assert profile_split.group_of("aten::embedding") == "other operators"
+    assert profile_split.shares({"a": 1.0, "b": 3.0}) == {"a": 0.25, "b": 0.75}
+    same = {(0, "PER", 0, 6), (1, "LOC", 3, 7)}
+    assert process_speed.agreement(same, same) == 1.0
+    assert process_speed.agreement(same, {(0, "PER", 0, 6)}) == pytest.approx(2 / 3)
+    assert process_speed.agreement(set(), set()) == 1.0

@@ -160,3 +160,9 @@ def test_torchrun_two_cpu_processes_write_one_model(tmp_path):
     log = read_train_log(tmp_path / "A")
     assert [line["step"] for line in log] == [6]
     assert (tmp_path / "A" / "model.safetensors").exists()
+    # Only the main process speaks: each stage line once, no library report from rank 1, and
+    # DDP runs without the unused-parameter search (the model has none unused).
+    assert finished.stderr.count("A: precision ") == 1, finished.stderr[-3000:]
+    assert finished.stderr.count("A step 6/6") == 1
+    assert "\x1b[" not in finished.stderr
+    assert "find_unused_parameters=True" not in finished.stderr

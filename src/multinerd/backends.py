@@ -5,10 +5,11 @@ Each backend is an object with one call, ``logits(input_ids, attention_mask) -> 
 :class:`~multinerd.tagger.Tagger` needs. :func:`load_forward` is the one loader by name;
 the exporter writes the files named here and the tagger runs them.
 
-Precision is chosen, never assumed: ``auto`` computes in bf16 only where the hardware has
-native bf16 arithmetic (a CUDA GPU that reports it, or a CPU with AVX-512 BF16 or AMX,
-read from the CPU's flags), else fp32; asking for ``bf16`` on a CPU without it is an error
-rather than a slow emulation. Weights stay fp32 on disk either way.
+Precision is chosen, never assumed: ``auto`` computes in bf16 on a GPU that reports native
+bf16, and on a CPU only where bf16 *measured* faster than fp32 for this model's shape
+(:mod:`multinerd.autoprecision`: a CPU without AVX-512 BF16 or AMX gets fp32 without
+measuring); asking for ``bf16`` on a CPU without those flags is an error rather than a slow
+emulation. Weights stay fp32 on disk either way.
 
 The ONNX path imports neither torch nor transformers' model code.
 """
@@ -16,6 +17,7 @@ The ONNX path imports neither torch nor transformers' model code.
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import platform
 import warnings
@@ -28,6 +30,7 @@ import numpy as np
 from multinerd.modeldir import REFUSED_SUFFIX, has_torch_weights, require_dir
 
 Forward = Callable[[np.ndarray, np.ndarray], np.ndarray]
+logger = logging.getLogger(__name__)
 
 ONNX_FILE = "model.onnx"
 INT8_FILE = "model_int8.onnx"
@@ -36,6 +39,10 @@ BACKEND_FILES: dict[str, str | None] = {"torch": None, "onnx": ONNX_FILE, "onnx-
 BACKENDS = tuple(BACKEND_FILES)
 #: What ``--precision`` accepts; ONNX graphs compute in the format they were written in.
 PRECISIONS = ("auto", "fp32", "bf16")
+#: Batch widths in bf16 are padded to a multiple of this, in training and in tagging alike:
+#: oneDNN builds a bf16 kernel per new shape, and length-sorted batches make nearly every
+#: width new; a few shared buckets reuse kernels at the price of a little padding.
+BF16_WIDTH_MULTIPLE = 16
 #: CPU flags (``/proc/cpuinfo``) that mean native bf16 arithmetic: AVX-512 BF16 and AMX.
 BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
 
@@ -103,25 +110,49 @@ def cpu_bf16_feature() -> str | None:
     return None
 
 
-def resolve_precision(requested: str, device: str) -> str:
-    """``fp32`` or ``bf16`` for ``requested`` (``auto``, ``fp32``, ``bf16``) on ``device`` (``cpu``, ``cuda``...)."""
+def resolve_precision(requested: str, device: str, encoder: Any = None) -> str:
+    """``fp32`` or ``bf16`` for ``requested`` (``auto``, ``fp32``, ``bf16``) on ``device`` (``cpu``, ``cuda``...).
+
+    ``encoder`` (a transformers config, or ``None`` for the bundled MiniLM's shape) is the
+    model ``auto`` decides for on a CPU (:mod:`multinerd.autoprecision`); the choice and
+    its reason are logged.
+    """
+    return choose_precision(requested, device, encoder)[0]
+
+
+def choose_precision(requested: str, device: str, encoder: Any = None) -> tuple[str, str]:
+    """:func:`resolve_precision` with its reason: ``("fp32", "bf16 measured 0.42x fp32 on ...")``."""
     if requested not in PRECISIONS:
         raise BackendError(f"unknown precision {requested!r}; expected one of {', '.join(PRECISIONS)}")
     if requested == "fp32":
-        return "fp32"
+        return "fp32", "asked for"
     if device.startswith("cuda"):
         import torch
 
-        native = torch.cuda.is_bf16_supported()
-        where = "this GPU"
-    else:
-        native = cpu_bf16_feature() is not None
-        where = f"this CPU ({platform.processor() or platform.machine()}: no {' or '.join(BF16_CPU_FLAGS)} flag)"
-    if native:
-        return "bf16"
+        if torch.cuda.is_bf16_supported():
+            return "bf16", "this GPU computes bf16 natively"
+        if requested == "bf16":
+            raise BackendError("precision bf16: this GPU has no native bf16 arithmetic; use auto or fp32")
+        return "fp32", "this GPU has no native bf16"
     if requested == "bf16":
-        raise BackendError(f"precision bf16: {where} has no native bf16 arithmetic; use auto or fp32")
-    return "fp32"
+        if cpu_bf16_feature() is None:
+            raise BackendError(
+                f"precision bf16: this CPU ({cpu_name()}: no {' or '.join(BF16_CPU_FLAGS)} flag) has no "
+                "native bf16 arithmetic; use auto or fp32"
+            )
+        return "bf16", "asked for"
+    from multinerd.autoprecision import EncoderShape, cpu_verdict
+
+    verdict = cpu_verdict(EncoderShape.of(encoder) if encoder is not None else default_shape())
+    logger.info("%s", verdict.line())
+    return verdict.precision, verdict.reason
+
+
+def default_shape() -> Any:
+    """The bundled MiniLM-L6's shape, for a caller that names no encoder."""
+    from multinerd.autoprecision import EncoderShape
+
+    return EncoderShape(hidden=384, intermediate=1536, heads=12, layers=6)
 
 
 # ---------------------------------------------------------------------------- PyTorch
@@ -141,7 +172,7 @@ class TorchBackend:
 
         self.torch = torch
         self.device = torch.device(device)
-        self.precision = resolve_precision(precision, self.device.type)
+        self.precision, self.precision_reason = choose_precision(precision, self.device.type, model.config)
         self.model = model.to(self.device).eval()
         if self.precision == "bf16":
             for module in self.model.modules():

@@ -97,12 +97,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     check_output(output / args.system, "model", overwrite=args.overwrite, resume=args.resume)
     corpus = load_corpus(config.data.source, **config.data.loader_options())
     result = train_system(config, args.system, corpus, output, resume=args.resume)
-    if is_main_process():
+    if is_main_process():  # under torchrun every rank gets here; one summary is enough
         describe_model(config, result, corpus)
-    print(
-        f"system {args.system}: best validation F1 {result.best_validation_f1}; model in {result.model_dir} "
-        "(validation_metrics.json, README.md model card)"
-    )
+        print(
+            f"system {args.system}: best validation F1 {result.best_validation_f1}; model in {result.model_dir} "
+            "(validation_metrics.json, README.md model card)"
+        )
     return 0
 
 
@@ -784,7 +784,7 @@ def _configure_output(verbose: bool, quiet: bool) -> None:
     root.addHandler(_StderrHandler())
     root.setLevel(logging.ERROR if quiet else logging.INFO if verbose else logging.WARNING)
     progress.set_quiet(quiet)
-    if not verbose:
+    if not verbose or not progress.is_main_process():  # other ranks would repeat rank 0's library reports
         _quiet_libraries()
 
 

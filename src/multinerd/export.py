@@ -8,13 +8,12 @@ weights to run: ``Tagger.from_pretrained(export_dir)`` finds ``model.onnx`` and 
 ONNX Runtime (:mod:`multinerd.backends`), tagging the same words the same way.
 
 **int8.** Dynamic quantisation (int8 weights, one scale per output channel; activations
-quantised per tensor at run time) of the attention projections (query, key, value, output).
-What measured as hurting most on the quickstart model stays float32 (README, "ONNX
-export"): the classifier head, which turns hidden states into the label scores every
-decision is read from, and both feed-forward matrices, whose inputs (the layer-norm output
-and the GELU output) have a few very large activations, so one int8 scale per tensor leaves
-the other values only a few levels. Embedding look-ups stay float32 too (quantising them
-lost a full F1 point and saves no compute). Static calibration did worse (README).
+quantised per tensor at run time) of the matrix multiplies that measured harmless: a
+sensitivity search (:mod:`multinerd.quantise`) ranks every product by its simulated int8
+error on the parity split's windows, keeps the most sensitive ones in float32 and tries
+candidates against the PyTorch model until one meets a margin stricter than the gate (or
+keeps the best one tried). ``parity.json`` records which products are int8, which stayed
+float and why (``quantisation``). Embedding look-ups stay float32 (no compute to save).
 
 **Parity.** The check tags one split of a data source with the PyTorch model and with each
 exported file, and gives every file its own verdict (``parity.json``, ``parity.md``). A file
@@ -39,7 +38,6 @@ load warn.
 from __future__ import annotations
 
 import json
-import logging
 import shutil
 import time
 import warnings
@@ -50,6 +48,7 @@ from typing import Any
 
 import numpy as np
 
+from multinerd import progress
 from multinerd.backends import INT8_FILE, ONNX_FILE
 from multinerd.labels import DECODING_MODE, TagScheme, entity_spans
 from multinerd.modeldir import (
@@ -61,6 +60,7 @@ from multinerd.modeldir import (
     read_labels,
     require_dir,
 )
+from multinerd.quantise import QuantReport
 from multinerd.tagger import Tagger
 
 #: The files besides the ONNX graphs that make an export directory self-contained.
@@ -75,8 +75,6 @@ MAX_F1_DROP = {"fp32": 0.005, "int8": 0.005}
 OPSET = 17
 #: Disagreeing sentences listed in the report, for inspection.
 MAX_EXAMPLES = 10
-#: Matrix multiplies int8 leaves in float32, by the end of their node name (see the module docstring).
-INT8_KEEP_FLOAT = ("/classifier/MatMul", "/intermediate/dense/MatMul", "/output/dense/MatMul")
 
 
 class ExportError(ValueError):
@@ -135,34 +133,41 @@ def write_onnx(model_dir: Path, path: Path, *, opset: int = OPSET) -> None:
     onnx.checker.check_model(str(path))
 
 
-def write_int8(source: Path, path: Path) -> None:
-    """int8 copy of ``source``: dynamic, per-channel weights, with :data:`INT8_KEEP_FLOAT` left in float32.
+def _calibration_feeds(output_dir: Path, words: list[list[str]], batch_size: int) -> list[dict[str, np.ndarray]]:
+    """The fp32 graph's input batches for the first :data:`~multinerd.quantise.SENSITIVITY_WINDOWS`
+    sentences, cut and padded by the Tagger exactly as tagging cuts them."""
+    from multinerd.quantise import SENSITIVITY_WINDOWS
 
-    Nodes are matched by the names the PyTorch exporter gives BERT-like encoders
-    (``.../layer.N/output/dense/MatMul``); attention's own output projection is quantised.
+    tagger = Tagger.from_pretrained(output_dir, backend="onnx", batch_size=batch_size)
+    feeds: list[dict[str, np.ndarray]] = []
+    run = tagger.forward
+
+    def recording(input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        feeds.append({"input_ids": input_ids, "attention_mask": attention_mask})
+        return run(input_ids, attention_mask)
+
+    tagger.forward = recording
+    tagger.predict_proba(words[:SENSITIVITY_WINDOWS])
+    return feeds
+
+
+def write_int8(output_dir: Path, reference: ParityReference, batch_size: int = 32) -> QuantReport:
+    """``model_int8.onnx`` beside ``model.onnx``, int8 wherever it measured harmless (:mod:`multinerd.quantise`).
+
+    Candidates are judged against ``reference`` (the parity split tagged by PyTorch), so the
+    file that reaches the export gate is the most-int8 one that meets the search's margin.
     """
-    import onnx
-    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from multinerd.quantise import search
 
-    names = [node.name for node in onnx.load(str(source), load_external_data=False).graph.node]
-    keep = [name for name in names if name.endswith(INT8_KEEP_FLOAT) and "/attention/" not in name]
-    if len(keep) < 2:
-        raise ExportError(f"{source}: no classifier or feed-forward MatMul nodes found; not a BERT-like graph?")
-    # The quantiser logs a hint about optional pre-processing at WARNING on the root logger.
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)
-    try:
-        quantize_dynamic(
-            str(source),
-            str(path),
-            weight_type=QuantType.QInt8,
-            per_channel=True,
-            op_types_to_quantize=["MatMul"],
-            nodes_to_exclude=keep,
-        )
-    finally:
-        root.setLevel(level)
+    path = output_dir / INT8_FILE
+
+    def evaluate(candidate: Path) -> tuple[float, float]:
+        tagger = Tagger.from_pretrained(output_dir, backend="onnx-int8", batch_size=batch_size)
+        tags = [tagger.labels_of(p) for p in tagger.predict_proba(reference.words)]
+        return entity_agreement(reference.tags, tags), reference.f1 - _strict_f1(reference.gold, tags, reference.scheme)
+
+    feeds = _calibration_feeds(output_dir, reference.words, batch_size)
+    return search(output_dir / ONNX_FILE, path, feeds, evaluate, say=progress.say)
 
 
 def copy_model_files(model_dir: Path, output_dir: Path) -> list[str]:
@@ -292,6 +297,8 @@ class ExportResult:
     torch_f1: float
     torch_seconds: float
     variants: dict[str, VariantParity]
+    #: How the int8 file was chosen: which products are int8, which stayed float and why.
+    quantisation: QuantReport | None = None
 
     @property
     def passed(self) -> bool:
@@ -314,6 +321,7 @@ class ExportResult:
                 for name, variant in self.variants.items()
             },
             "passed": self.passed,
+            "quantisation": self.quantisation.to_dict() if self.quantisation else None,
         }
 
 
@@ -363,19 +371,31 @@ def format_parity(result: ExportResult) -> str:
     return "\n".join(lines) + "\n"
 
 
-def parity_check(
+@dataclass
+class ParityReference:
+    """One split tagged by the PyTorch model (fp32): what every exported file is compared with."""
+
+    data: str
+    split: str
+    words: list[list[str]]
+    gold: list[list[str]]
+    scheme: TagScheme
+    probs: list[np.ndarray]
+    tags: list[list[str]]
+    f1: float
+    seconds: float
+
+
+def parity_reference(
     model_dir: Path,
-    output_dir: Path,
-    variants: Sequence[str],
     *,
     data: str = "sample",
     split: str = "validation",
     lang: str | None = "en",
     max_sentences: int | None = None,
     batch_size: int = 32,
-    files: Sequence[str] = (),
-) -> ExportResult:
-    """Tag one split with PyTorch (fp32) and each exported variant; judge each variant on its own."""
+) -> ParityReference:
+    """Tag one split of ``data`` with the PyTorch model in fp32, with the gold tags in its scheme."""
     from multinerd.corpus import load_corpus
 
     corpus = load_corpus(data, lang=lang, max_sentences=max_sentences)
@@ -387,23 +407,47 @@ def parity_check(
     scheme = TagScheme.from_tags(torch_tagger.labels, name=model_dir.name)
     gold = [scheme.convert(sentence.tags) for sentence in sentences]
     started = time.perf_counter()
-    ref_probs = torch_tagger.predict_proba(words)
-    torch_seconds = time.perf_counter() - started
-    ref_tags = [torch_tagger.labels_of(p) for p in ref_probs]
-    reference = (ref_probs, ref_tags, _strict_f1(gold, ref_tags, scheme))
+    probs = torch_tagger.predict_proba(words)
+    seconds = time.perf_counter() - started
+    tags = [torch_tagger.labels_of(p) for p in probs]
+    return ParityReference(data, split, words, gold, scheme, probs, tags, _strict_f1(gold, tags, scheme), seconds)
+
+
+def parity_check(
+    model_dir: Path,
+    output_dir: Path,
+    variants: Sequence[str],
+    *,
+    data: str = "sample",
+    split: str = "validation",
+    lang: str | None = "en",
+    max_sentences: int | None = None,
+    batch_size: int = 32,
+    files: Sequence[str] = (),
+    reference: ParityReference | None = None,
+) -> ExportResult:
+    """Tag one split with PyTorch (fp32) and each exported variant; judge each variant on its own.
+
+    ``reference`` is the PyTorch side when it was already computed (the int8 search needs it first).
+    """
+    ref = reference or parity_reference(
+        model_dir, data=data, split=split, lang=lang, max_sentences=max_sentences, batch_size=batch_size
+    )
     compared = {}
     for variant in variants:
         backend, file = VARIANTS[variant]
         tagger = Tagger.from_pretrained(output_dir, backend=backend, batch_size=batch_size)
-        compared[variant] = compare_variant(variant, tagger, output_dir / file, words, gold, reference, scheme)
+        compared[variant] = compare_variant(
+            variant, tagger, output_dir / file, ref.words, ref.gold, (ref.probs, ref.tags, ref.f1), ref.scheme
+        )
     return ExportResult(
         output_dir=output_dir,
         files=list(files),
-        data=data,
-        split=split,
-        n_sentences=len(sentences),
-        torch_f1=reference[2],
-        torch_seconds=torch_seconds,
+        data=ref.data,
+        split=ref.split,
+        n_sentences=len(ref.words),
+        torch_f1=ref.f1,
+        torch_seconds=ref.seconds,
         variants=compared,
     )
 
@@ -465,24 +509,23 @@ def export_onnx(
     write_onnx(model_dir, output_dir / ONNX_FILE, opset=opset)
     files = [ONNX_FILE]
     variants = ["fp32"]
+    copied = copy_model_files(model_dir, output_dir)
+    reference = parity_reference(
+        model_dir, data=parity_data, split=parity_split, lang=lang, max_sentences=max_sentences, batch_size=batch_size
+    )
+    quantisation = None
     if int8:
-        write_int8(output_dir / ONNX_FILE, output_dir / INT8_FILE)
+        quantisation = write_int8(output_dir, reference, batch_size)
         files.append(INT8_FILE)
         variants.append("int8")
     else:
         (output_dir / INT8_FILE).unlink(missing_ok=True)
-    files += copy_model_files(model_dir, output_dir)
+    files += copied
     result = parity_check(
-        model_dir,
-        output_dir,
-        variants,
-        data=parity_data,
-        split=parity_split,
-        lang=lang,
-        max_sentences=max_sentences,
-        batch_size=batch_size,
-        files=files + [PARITY_JSON, PARITY_MD],
+        model_dir, output_dir, variants, batch_size=batch_size, files=files + [PARITY_JSON, PARITY_MD],
+        reference=reference,
     )
+    result.quantisation = quantisation
     settle_refused(result, force=force)
     write_parity(result)
     return result

@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from multinerd import progress
-from multinerd.backends import Forward, detect_backend, load_backend
+from multinerd.backends import BF16_WIDTH_MULTIPLE, Forward, detect_backend, load_backend
 from multinerd.config import DEFAULT_MAX_LENGTH, DEFAULT_STRIDE
 from multinerd.features import Window, encode_dataset, merge_window_logits, prepare_tokenizer
 from multinerd.labels import DECODING_MODE, entity_spans, split_tag
@@ -194,6 +194,8 @@ class Tagger:
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         #: The number format the model computes in (``fp32``, ``bf16``, ``int8``), when known.
         self.precision = "fp32"
+        #: Batch widths are padded up to a multiple of this (bf16: shared kernel shapes, as in training).
+        self.width_multiple = 1
         #: What encoding did during the last prediction (windows, empty words...).
         self.last_stats: dict[str, int] = {}
 
@@ -249,6 +251,7 @@ class Tagger:
             name=path.name,
         )
         tagger.precision = runner.precision
+        tagger.width_multiple = BF16_WIDTH_MULTIPLE if runner.precision == "bf16" else 1
         return tagger
 
     def _forward(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
@@ -256,7 +259,7 @@ class Tagger:
         return np.asarray(self.forward(input_ids, attention_mask))
 
     def _batch_arrays(self, windows: Sequence[Window]) -> tuple[np.ndarray, np.ndarray]:
-        width = max(len(w.input_ids) for w in windows)
+        width = -(-max(len(w.input_ids) for w in windows) // self.width_multiple) * self.width_multiple
         input_ids = np.full((len(windows), width), self.pad_id, dtype=np.int64)
         attention_mask = np.zeros((len(windows), width), dtype=np.int64)
         for row, window in enumerate(windows):

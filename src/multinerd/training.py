@@ -37,13 +37,14 @@ from transformers import (
 from transformers.trainer_utils import get_last_checkpoint
 
 from multinerd import features, progress, scoring
-from multinerd.backends import BackendError, resolve_precision
+from multinerd.backends import BF16_WIDTH_MULTIPLE, BackendError, choose_precision
 from multinerd.config import Config, ConfigError
 from multinerd.corpus import Corpus, Sentence, corpus_fingerprint
 from multinerd.labels import SCHEME_B_TYPES, TagScheme
 from multinerd.modeldir import CONFIG_FILE
 from multinerd.modelhub import load_tokenizer, resolve_model_name
 from multinerd.outputs import is_finished_model
+from multinerd.progress import is_main_process
 
 logger = logging.getLogger(__name__)
 
@@ -255,21 +256,27 @@ class TrainProgress(TrainerCallback):
             self.train_bar = None
 
 
-def training_precision(precision: str) -> str:
+def training_precision(precision: str, encoder: Any = None) -> str:
     """The format training computes in: ``fp32``, ``bf16`` (autocast) or ``fp16`` (GPU only).
 
-    ``auto`` takes bf16 where the hardware has it natively: a GPU that reports it, or a CPU
-    with AVX-512 BF16 or AMX (:func:`multinerd.backends.cpu_bf16_feature`); fp16 on older GPUs;
-    fp32 on other CPUs. Weights are saved in fp32 either way.
+    ``auto`` takes bf16 on a GPU that reports it (fp16 on older GPUs) and on a CPU only
+    where bf16 measured faster than fp32 for ``encoder``'s shape (a transformers config;
+    :mod:`multinerd.autoprecision`, which gives fp32 without measuring on a CPU with
+    no AVX-512 BF16 or AMX). Weights are saved in fp32 either way.
     """
+    return training_precision_choice(precision, encoder)[0]
+
+
+def training_precision_choice(precision: str, encoder: Any = None) -> tuple[str, str]:
+    """:func:`training_precision` with the reason for it, as the run's log says it."""
     if torch.cuda.is_available():
         if precision == "auto":
-            return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-        return precision
+            return ("bf16", "the GPU computes bf16") if torch.cuda.is_bf16_supported() else ("fp16", "no GPU bf16")
+        return precision, "asked for"
     if precision == "fp16":
         raise ConfigError("train.precision=fp16 needs a GPU; on the CPU use auto, bf16 (where native) or fp32")
     try:
-        return resolve_precision(precision, "cpu")
+        return choose_precision(precision, "cpu", encoder)
     except BackendError as err:
         raise ConfigError(f"train.precision={precision}: {err}") from None
 
@@ -280,12 +287,18 @@ def _precision_flags(precision: str) -> dict[str, bool]:
 
 
 def training_arguments(
-    config: Config, checkpoint_dir: Path, steps_per_epoch: int | None = None
+    config: Config,
+    checkpoint_dir: Path,
+    steps_per_epoch: int | None = None,
+    precision: str | None = None,
+    find_unused_parameters: bool | None = None,
 ) -> TrainingArguments:
     """The Trainer settings of ``config.train``, with selection on validation F1.
 
     Training loss is logged a few times between evaluations (``steps_per_epoch`` sizes
-    that), so every line of ``train_log.jsonl`` has a training loss.
+    that), so every line of ``train_log.jsonl`` has a training loss. ``precision`` is the
+    format already chosen for the model (else ``train.precision`` is resolved here);
+    ``find_unused_parameters`` is DDP's (:func:`unused_parameters`; ``None``: the Trainer's default).
     """
     train = config.train
     strategy = "steps" if train.eval_steps else "epoch"
@@ -320,7 +333,8 @@ def training_arguments(
         use_cpu=not torch.cuda.is_available(),
         report_to="none",
         disable_tqdm=True,  # TrainProgress draws the bars; the Trainer's own print raw dicts
-        **_precision_flags(training_precision(train.precision)),
+        ddp_find_unused_parameters=find_unused_parameters,
+        **_precision_flags(precision or training_precision(train.precision)),
     )
 
 
@@ -367,11 +381,6 @@ def resume_point(system: str, checkpoint_dir: Path) -> str | None:
     else:
         progress.say(f"{system}: resuming from checkpoint {found}")
     return found
-
-
-def is_main_process() -> bool:
-    """True outside distributed runs and on global rank 0 under torchrun or accelerate."""
-    return int(os.environ.get("RANK", "0")) == 0
 
 
 def apply_umask(directory: Path) -> None:
@@ -430,6 +439,29 @@ def load_model(config: Config, scheme: TagScheme) -> torch.nn.Module:
     )
 
 
+def _width_multiple(precision: str) -> int | None:
+    """Batch widths padded to a multiple: 8 for a GPU's tensor cores, the bf16 buckets the Tagger shares on a CPU."""
+    if torch.cuda.is_available():
+        return 8
+    return BF16_WIDTH_MULTIPLE if precision == "bf16" else None
+
+
+def unused_parameters(model: torch.nn.Module) -> list[str]:
+    """Parameters that a forward and backward pass leaves without a gradient.
+
+    DDP must know: with ``find_unused_parameters=True`` it walks the autograd graph after
+    every step to find them (and warns that this costs time when there are none); with
+    ``False`` and some unused, it fails. One pass on a two-row batch answers, with the random
+    state restored so the seed's training is unchanged.
+    """
+    ids = torch.tensor([[1, 2, 3, 4], [1, 2, 0, 0]])
+    with torch.random.fork_rng():
+        model(input_ids=ids, attention_mask=(ids != 0).long()).logits.float().sum().backward()
+    unused = [name for name, p in model.named_parameters() if p.requires_grad and p.grad is None]
+    model.zero_grad(set_to_none=True)
+    return unused
+
+
 def build_trainer(
     config: Config,
     scheme: TagScheme,
@@ -450,8 +482,9 @@ def build_trainer(
     validation_split = encode_split(corpus.splits["validation"], scheme, tokenizer, config)
     model = load_model(config, scheme)
     log_path = work_dir / TRAIN_LOG
-    precision = training_precision(config.train.precision)
-    logger.info("training precision: %s (train.precision=%s)", precision, config.train.precision)
+    precision, reason = training_precision_choice(config.train.precision, model.config)
+    if is_main_process():
+        progress.say(f"{scheme.name}: precision {config.train.precision} -> {precision}: {reason}")
     all_callbacks: list[TrainerCallback] = [
         TrainLogCallback(log_path, precision),
         TrainProgress(scheme.name),
@@ -460,11 +493,12 @@ def build_trainer(
     if config.train.patience > 0:
         all_callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.train.patience))
     steps_per_epoch = _steps_per_epoch(len(train_split.windows), config)
+    find_unused = bool(unused_parameters(model)) if int(os.environ.get("WORLD_SIZE", "1")) > 1 else None
     trainer = SequentialEvalTrainer(
         model=model,
-        args=args or training_arguments(config, work_dir / CHECKPOINTS, steps_per_epoch),
+        args=args or training_arguments(config, work_dir / CHECKPOINTS, steps_per_epoch, precision, find_unused),
         data_collator=DataCollatorForTokenClassification(
-            tokenizer, pad_to_multiple_of=8 if torch.cuda.is_available() else None
+            tokenizer, pad_to_multiple_of=_width_multiple(precision)
         ),
         train_dataset=WindowDataset(train_split.windows),
         eval_dataset=WindowDataset(validation_split.windows),
