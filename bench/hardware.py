@@ -272,8 +272,9 @@ def run(model_dir: Path, workdir: Path, sizes: HardwareSizes) -> dict[str, Any]:
 
 def markdown(result: dict[str, Any]) -> list[str]:
     """The BENCHMARKS.md section of these results, every figure beside its command."""
-    from run_all import _pct, _table
-    from run_all import _verdict as _met
+    from common import pct as _pct
+    from common import table as _table
+    from common import verdict as _met
 
     meta, peaks = result["meta"], result["peaks"]
     loaded = max(meta["load_before"][0], meta.get("load_after", [0])[0]) > meta["cores"]
