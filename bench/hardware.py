@@ -370,8 +370,9 @@ def run(model_dir: Path, workdir: Path, sizes: HardwareSizes) -> dict[str, Any]:
 
 def markdown(result: dict[str, Any]) -> list[str]:
     """The BENCHMARKS.md section of these results, every figure beside its command."""
-    from run_all import _pct, _table
-    from run_all import _verdict as _met
+    from common import pct as _pct
+    from common import table as _table
+    from common import verdict as _met
 
     meta, peaks = result["meta"], result["peaks"]
     loaded = max(meta["load_before"][0], meta.get("load_after", [0])[0]) > meta["cores"]
@@ -468,7 +469,8 @@ def markdown(result: dict[str, Any]) -> list[str]:
 
 def _newer_parts(result: dict[str, Any]) -> list[str]:
     """precision=auto, whole processes and the profile: parts that runs before them do not have."""
-    from run_all import _pct, _table
+    from common import pct as _pct
+    from common import table as _table
 
     lines: list[str] = []
     auto = result.get("precision_auto")
@@ -540,7 +542,7 @@ def _side_by_side_rows(results: list[dict[str, Any]]) -> list[list[str]]:
 
 def section(results: list[dict[str, Any]]) -> list[str]:
     """BENCHMARKS.md's number-format section: every CPU kind measured, side by side, then each in detail."""
-    from run_all import _table
+    from common import table as _table
 
     lines = ["## Number formats: fp32, bf16, int8, per CPU kind", ""]
     if not results:

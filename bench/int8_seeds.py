@@ -52,8 +52,8 @@ def judge(model_dir: Path, workdir: Path) -> dict[str, Any]:
 
 def markdown(result: dict[str, Any]) -> list[str]:
     """BENCHMARKS.md's int8-over-seeds section."""
-    from run_all import _table
-    from run_all import _verdict as _met
+    from common import table as _table
+    from common import verdict as _met
 
     lines = ["## int8 export over training seeds", "",
              (f"Command: `{result['command']}` ({result['date']}, CPU {result['cpu']}, load at start "

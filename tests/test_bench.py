@@ -18,6 +18,7 @@ import flops
 import hardware
 import infer_throughput
 import run_all
+import sections
 import train_throughput
 
 from multinerd.corpus import Sentence, load_corpus
@@ -241,9 +242,13 @@ def test_dry_run_section_judges_the_estimate_against_the_real_run() -> None:
         "command": "bench/dry_run.py", "dry_run_seconds": 30.0, "estimated_total_seconds": 120.0,
         "load_average_before": [0.5, 0.5, 0.5], "load_average_after": [1.5, 1.0, 0.5],
     }  # fmt: skip
-    within = "\n".join(run_all._dry_run_section(dry | {"real_total_seconds": 100.0, "estimate_over_real": 1.2}))
+    within = "\n".join(
+        sections.dry_run_section(dry | {"real_total_seconds": 100.0, "estimate_over_real": 1.2})
+    )
     assert "| 30 s | 120 s | 100 s | 1.20 | met |" in within
-    outside = "\n".join(run_all._dry_run_section(dry | {"real_total_seconds": 60.0, "estimate_over_real": 2.0}))
+    outside = "\n".join(
+        sections.dry_run_section(dry | {"real_total_seconds": 60.0, "estimate_over_real": 2.0})
+    )
     assert "| 2.00 | **not met** |" in outside
 
 
@@ -254,7 +259,7 @@ def test_tune_section_shows_the_gain_with_its_interval() -> None:
         "test_f1_tuned": 0.25, "gain": 0.2, "gain_ci95": [0.1, 0.3], "search_seconds": 500.0,
         "search_budget_seconds": 600.0,
     }  # fmt: skip
-    text = "\n".join(run_all._tune_section([{"command": "bench/tune_search.py", "results": [result]}]))
+    text = "\n".join(sections.tune_section([{"command": "bench/tune_search.py", "results": [result]}]))
     assert "| short (60/30/30) | 0.100 / 0.300 | 0.050 / 0.250 | +0.200 [+0.100, +0.300] | 500 s of 600 s |" in text
 
 

@@ -23,6 +23,7 @@ BENCH = Path(__file__).resolve().parent.parent / "bench"
 sys.path.insert(0, str(BENCH))
 
 import load_test
+import server_process
 
 
 @pytest.fixture(scope="module")
@@ -115,8 +116,8 @@ def test_answer_judge_catches_wrong_status_and_wrong_offsets() -> None:
 @pytest.mark.slow
 def test_load_on_loopback_no_failed_request_and_4xx_for_every_bad_one(tmp_path: Path) -> None:
     model = save_tiny_model(tmp_path / "tiny")
-    with load_test.running_server(model) as base_url:
-        binding = load_test.check_binding(base_url)
+    with server_process.running_server(model) as base_url:
+        binding = server_process.check_binding(base_url)
         result = load_test.run_load(base_url, n_requests=200, concurrency=20, bad_share=0.1, seed=1)
     assert result["problems"] == [] and result["problem_count"] == 0
     assert result["good_succeeded"] == result["good_requests"] == 180

@@ -21,6 +21,8 @@ import yaml
 
 from conftest import save_tiny_model
 from multinerd.cli import main
+from multinerd import progress
+from multinerd import tune as tune_module
 from multinerd.config import ConfigError, load_config
 from multinerd.corpus import load_corpus
 from multinerd.tune import FINISHED, OptunaReport, apply_params, make_pruner, open_study, tune
@@ -217,3 +219,17 @@ def test_workers_starting_together_on_a_new_database_all_join_the_study(tmp_path
         for worker in workers:
             worker.join(timeout=120)
         assert [results.get(timeout=5) for _ in workers] == ["ok"] * 4
+
+
+def test_trial_lines_go_through_progress_so_quiet_silences_them(capsys):
+    study = optuna.create_study(direction="maximize")
+    study.optimize(lambda trial: trial.suggest_float("learning_rate", 1e-5, 1e-4) * 0 + 0.5, n_trials=1)
+    report = tune_module.Progress(trials=1, timeout=None, started=0.0)
+    try:
+        progress.set_quiet(True)
+        report(study, study.trials[0])
+        assert capsys.readouterr().err == ""
+    finally:
+        progress.set_quiet(False)
+    report(study, study.trials[0])
+    assert "trial 0 [1/1] complete: dev F1 0.5000" in capsys.readouterr().err

@@ -19,7 +19,6 @@ import math
 import os
 import shutil
 import socket
-import sys
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -30,6 +29,7 @@ import sqlalchemy.exc
 import torch
 from transformers import TrainerCallback
 
+from multinerd import progress
 from multinerd.config import Config, ConfigError
 from multinerd.corpus import Corpus, load_corpus
 from multinerd.training import build_trainer, system_scheme
@@ -182,11 +182,9 @@ class Progress:
         best = _best(study)
         best_text = f"best {best.value:.4f} (trial {best.number})" if best else "no best yet"
         score = f"{value:.4f}" if value is not None else "-"
-        print(
+        progress.say(
             f"trial {trial.number} [{done}/{self.trials}] {trial.state.name.lower()}: dev F1 {score} "
-            f"({params}); {best_text}; {self.time_left(done)}",
-            file=sys.stderr,
-            flush=True,
+            f"({params}); {best_text}; {self.time_left(done)}"
         )
 
 
@@ -217,10 +215,8 @@ def objective_for(config: Config, system: str, corpus: Corpus, output: Path, dea
     def objective(trial: optuna.Trial) -> float:
         params = suggest(trial, config)
         trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
-        print(
-            f"trial {trial.number}: " + ", ".join(f"{k}={_short(v)}" for k, v in params.items()),
-            file=sys.stderr,
-            flush=True,
+        progress.say(
+            f"trial {trial.number}: " + ", ".join(f"{k}={_short(v)}" for k, v in params.items())
         )
         work_dir = output / "trials" / f"{trial.number:04d}"
         work_dir.mkdir(parents=True, exist_ok=True)
