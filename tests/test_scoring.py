@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 
+import numpy as np
 import pytest
 from seqeval.metrics import classification_report, f1_score, precision_score, recall_score
 from seqeval.scheme import IOB2
@@ -249,6 +250,32 @@ def test_compare_is_paired_and_seeded() -> None:
     assert swapped["difference"] == pytest.approx(-first["difference"])
     assert swapped["ci95"] == pytest.approx([-first["ci95"][1], -first["ci95"][0]])
     assert swapped["p_value"] == pytest.approx(first["p_value"])
+
+
+@pytest.mark.parametrize("b_is_better", [True, False])
+def test_p_value_counts_resamples_tied_at_zero_as_the_other_side(b_is_better: bool) -> None:
+    """One system misses one entity in four sentences: every resample without that sentence ties at
+    zero, about (3/4)^4 = 32% of them. Counted as the other side (as documented), p is about 0.63;
+    counted as neither side it would fall to the floor 1/(n + 1) and claim a real difference."""
+    gold = [["B-PER", "O"]] * 4
+    perfect = [list(tags) for tags in gold]
+    missing = [["O", "O"]] + perfect[1:]
+    a, b = (missing, perfect) if b_is_better else (perfect, missing)
+    result = compare(gold, a, b, bootstrap=2000, seed=0)
+    assert (result["difference"] > 0) is b_is_better
+    assert 0.5 < result["p_value"] < 0.75
+    assert result["per_type"]["PER"]["p_value"] == result["p_value"]
+    assert result["ci95"][0 if b_is_better else 1] == 0.0  # the interval reaches zero: no verdict
+
+
+def test_p_value_by_hand_with_ties() -> None:
+    from multinerd.scoring import _p_value
+
+    resampled = np.array([0.0] * 10 + [0.02] * 89 + [-0.01])
+    assert _p_value(0.02, resampled) == pytest.approx(2 * 11 / 100)
+    assert _p_value(-0.02, -resampled) == pytest.approx(2 * 11 / 100)
+    assert _p_value(0.02, np.array([0.0] * 100)) == 1.0
+    assert _p_value(0.02, np.array([0.02] * 100)) == pytest.approx(1 / 101)
 
 
 def test_compare_checks_its_inputs() -> None:
