@@ -26,6 +26,9 @@ from multinerd.training import TrainResult, is_main_process, read_train_log, tra
 
 logger = logging.getLogger(__name__)
 
+#: Test and validation scores are computed in fp32 whatever the training precision, so they do not move.
+SCORING_PRECISION = "fp32"
+
 
 def load_data(config: Config) -> Corpus:
     """The corpus named by ``data.source`` with the configured filters."""
@@ -114,7 +117,7 @@ def score_predictions(
 def predict(
     model_dir: Path, sentences: Sequence[Sentence], batch_size: int, backend: str | None = None
 ) -> list[list[str]]:
-    tagger = Tagger.from_pretrained(model_dir, batch_size=batch_size, backend=backend)
+    tagger = Tagger.from_pretrained(model_dir, batch_size=batch_size, backend=backend, precision=SCORING_PRECISION)
     return tagger.predict_words([list(sentence.words) for sentence in sentences])
 
 
@@ -291,6 +294,7 @@ def run_once(config: Config, output: Path, *, resume: bool = False) -> dict[str,
         "settings": config.to_dict(),
         "seconds": {system: result.seconds for system, result in trained.items()},
         "training_precision": {system: result.precision for system, result in trained.items()},
+        "scoring_precision": SCORING_PRECISION,
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
     }
     for system in schemes:
