@@ -18,8 +18,9 @@ How a measured figure gets into the README (the only way; ``tests/test_figures.p
 
 BENCHMARKS.md is generated the same way by ``bench/run_all.py`` (``--markdown-only``).
 Outside generated sections a decimal figure may stand only in code (inline or fenced:
-commands, settings, example output), as a version (``2.13.0``), or as a threshold or setting
-that the code or a shipped config itself defines (``0.999`` in ``multinerd.export``).
+commands, settings, example output), as a version (``2.13.0``, or stated with its name by the
+package's own source, ``BY-NC-SA 4.0``), or as a threshold or setting that the code or a shipped
+config itself defines as a literal (``0.999`` in ``multinerd.export``).
 """
 
 from __future__ import annotations
@@ -55,6 +56,11 @@ def _load_text(values: list[float]) -> str:
 
 def quickstart_scores(results: Path) -> str:
     """The quickstart's scores with the CPU they came from, per training precision (bench/quickstart_scores.py)."""
+    if not (results / "quickstart_scores.json").exists():
+        return (
+            "Not measured yet on this branch (two quickstart runs did not fit the 2 shared cores in time): "
+            "run `.venv/bin/python bench/quickstart_scores.py`, then `" + COMMAND + "`.\n"
+        )
     record = _load(results, "quickstart_scores.json")
     machine = record["machine"]
     names = {"A": "A", "B": "B", "A_in_B_space": "A in B's space"}
