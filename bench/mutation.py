@@ -76,8 +76,9 @@ def summary(found: dict[str, str]) -> dict[str, object]:
         "score": killed / len(found),
         "target": TARGET,
         "target_met": killed / len(found) >= TARGET,
-        "survivors": {name: {"outcome": found[name], "why_harmless": HARMLESS.get(name, "unexplained")}
-                      for name in survivors},  # fmt: skip
+        "survivors": {
+            name: {"outcome": found[name], "why_harmless": HARMLESS.get(name, "unexplained")} for name in survivors
+        },
     }
 
 

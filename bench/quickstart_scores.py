@@ -36,8 +36,7 @@ for _name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE", "
 
 
 def _f1(report: dict[str, Any], key: str) -> float:
-    block = report[key]
-    metrics = block["metrics"] if "metrics" in block else block
+    metrics = report[key].get("metrics", report[key])
     return float(metrics["strict"]["micro"]["f1"])
 
 

@@ -23,8 +23,8 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "bench"))
 
-import readme_figures  # noqa: E402
-import run_all  # noqa: E402
+import readme_figures
+import run_all
 
 FENCED = re.compile(r"^```.*?^```", re.DOTALL | re.MULTILINE)
 INLINE = re.compile(r"`[^`\n]*`")
