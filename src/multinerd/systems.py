@@ -24,14 +24,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from multinerd.config import Config, ConfigError
 from multinerd.labels import MULTINERD_TYPES, OUTSIDE, SCHEME_B_TYPES, TagScheme, split_tag
 from multinerd.modeldir import CONFIG_FILE, ModelDirError, read_labels, read_saved_scheme, read_system_record
-
-if TYPE_CHECKING:  # corpus reads through this module; at run time a corpus is only passed in
-    from multinerd.corpus import Corpus
 
 DEFAULT_HUB_DATASET = "Babelscape/multinerd"
 #: Source kinds whose readers read MultiNERD's own layouts (the hub's jsonl files, GitHub's tsv files).
@@ -63,6 +60,13 @@ def multinerd_licence_applies(source: str) -> bool:
     Licence fact: MultiNERD's tag table without the sample, whose sentences this project wrote.
     """
     return source != SAMPLE_SOURCE and uses_multinerd_tags(source)
+
+
+class Corpus(Protocol):
+    """What this module reads of a :class:`multinerd.corpus.Corpus` (which itself asks this module)."""
+
+    splits: dict[str, list[Any]]
+    multinerd_tags: bool
 
 
 @dataclass(frozen=True)
