@@ -10,7 +10,7 @@ export TRANSFORMERS_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: quickstart test bench setup clean
+.PHONY: quickstart test bench mutation setup clean
 
 setup: $(STAMP)
 
@@ -34,6 +34,13 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/run_all.py
+
+# Mutation testing of the scorer (labels, schemes, scoring), not part of `make test`: 10-25 min on
+# 2 cores. Settings in pyproject.toml [tool.mutmut]; results in bench/results/mutation.json.
+mutation: $(STAMP)
+	@$(PY) -c "import mutmut" 2>/dev/null || $(PY) -m pip install -q "mutmut==3.8.1"
+	rm -rf mutants
+	$(PY) bench/mutation.py --run
 
 clean:
 	rm -rf runs .pytest_cache

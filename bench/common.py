@@ -15,6 +15,9 @@ from typing import Any
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 RESULTS = BENCH / "results"
+#: The inference targets against ``transformers.pipeline`` (words/s ratios); one definition for every section.
+TAGGER_TARGET = 5.0
+INT8_TARGET = 8.0
 for name, value in (
     ("HF_HUB_OFFLINE", "1"),
     ("TRANSFORMERS_OFFLINE", "1"),

@@ -25,7 +25,8 @@ from pathlib import Path
 from multinerd.config import load_config
 from multinerd.corpus import load_corpus
 from multinerd.dryrun import dry_run, format_dry_run
-from multinerd.training import system_schemes, train_system
+from multinerd.systems import system_schemes
+from multinerd.training import train_system
 
 
 def main() -> None:

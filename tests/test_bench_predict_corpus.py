@@ -30,15 +30,7 @@ def test_the_section_says_when_results_are_missing():
     assert "predict_corpus.json` is missing" in "\n".join(predict_corpus.markdown(None))
 
 
-@pytest.mark.skipif(not RESULT.exists(), reason="no committed results yet")
-def test_readme_table_is_the_one_generated_from_the_committed_results(tmp_path):
+def test_the_section_shows_the_ratio_and_command_of_the_committed_results():
     result = json.loads(RESULT.read_text())
-    readme = (BENCH.parent / "README.md").read_text(encoding="utf-8")
-    block = readme.split(predict_corpus.README_START + "\n", 1)[1].split(predict_corpus.README_END, 1)[0]
-    assert block == "\n".join(predict_corpus.paper_table(result)) + "\n"
     section = "\n".join(predict_corpus.markdown(result))
     assert f"**{result['ratio']:.2f}x**" in section and result["command"] in section
-    copy = tmp_path / "README.md"
-    copy.write_text(readme.replace(block, "stale\n"), encoding="utf-8")
-    predict_corpus.update_readme(result, copy)
-    assert copy.read_text(encoding="utf-8") == readme

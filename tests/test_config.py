@@ -67,11 +67,21 @@ def test_round_trip_through_yaml(tmp_path):
     assert again == config
 
 
-def test_shipped_configs_load():
+def test_shipped_configs_load_with_every_value_they_set():
     from pathlib import Path
 
-    for path in sorted(Path(__file__).parents[1].joinpath("configs").glob("*.yaml")):
-        load_config(path)
+    import yaml
+
+    paths = sorted(Path(__file__).parents[1].joinpath("configs").glob("*.yaml"))
+    assert len(paths) >= 3
+    for path in paths:
+        config = load_config(path)
+        for section, values in yaml.safe_load(path.read_text(encoding="utf-8")).items():
+            if not isinstance(values, dict):
+                assert getattr(config, section) == values, f"{path.name}: {section}"
+                continue
+            for key, value in values.items():
+                assert getattr(getattr(config, section), key) == value, f"{path.name}: {section}.{key}"
 
 
 def test_attention_dropout_is_optional_and_typed():

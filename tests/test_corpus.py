@@ -70,7 +70,7 @@ def test_jsonl_hub_layout_normalises_splits_and_converts_ids(tmp_path: Path) -> 
     assert first.origin == f"{tmp_path / 'train' / 'train_en.jsonl'}:1"
     assert corpus.splits["train"][1].tags[2] == "B-DIS"
     assert corpus.splits["train"][2].tags[1:3] == ("B-ANIM", "I-ANIM")
-    assert corpus.is_multinerd
+    assert corpus.multinerd_tags
     assert corpus.problems == []
 
 
@@ -119,7 +119,7 @@ def test_tsv_github_layout_with_extra_columns(tmp_path: Path) -> None:
     assert corpus.splits["validation"][0].tags == ("B-DIS", "O")
     assert corpus.splits["test"][0].tags == ("B-ANIM", "I-ANIM")
     assert corpus.lang_counts["train"] == {"en": 2, "de": 2}
-    assert corpus.is_multinerd
+    assert corpus.multinerd_tags
     german = load_corpus(f"tsv:{tmp_path}", lang="de")
     assert [s.words for s in german.splits["train"]] == [("Wien",), ("Berlin",)]
     assert set(german.splits) == {"train"}
@@ -135,7 +135,7 @@ def test_conll_reader_tabs_spaces_docstart_and_own_types(tmp_path: Path) -> None
     assert corpus.splits["train"][0].tags == ("B-ORG", "O")
     assert corpus.splits["validation"][0].tags == ("B-GPE",)
     assert corpus.splits["test"][0].words == ("The", "Rhine")
-    assert not corpus.is_multinerd
+    assert not corpus.multinerd_tags
     assert corpus.splits["train"][0].lang == "und"
     assert any("carries no language" in p for p in corpus.problems)
 
@@ -361,12 +361,12 @@ def test_fingerprint_is_stable_and_sensitive(tmp_path: Path) -> None:
     changed = Corpus(
         source="x",
         splits={"train": [Sentence(("Anna",), ("B-LOC",), "en", "x:1")]},
-        is_multinerd=True,
+        multinerd_tags=True,
     )
     same_words = Corpus(
         source="y",
         splits={"train": [Sentence(("Anna",), ("B-PER",), "en", "y:9")]},
-        is_multinerd=True,
+        multinerd_tags=True,
     )
     assert corpus_fingerprint(changed) != corpus_fingerprint(same_words)
     assert first != corpus_fingerprint(load_corpus(f"jsonl:{root}", max_sentences=1))

@@ -49,7 +49,7 @@ def mirror(root: Path) -> Path:
 def test_hub_path_reads_only_the_english_files_of_a_multinerd_mirror(tmp_path: Path) -> None:
     root = mirror(tmp_path / "multinerd")
     corpus = load_corpus(f"hub:{root}")
-    assert corpus.is_multinerd
+    assert corpus.multinerd_tags
     assert [s.words for s in corpus.splits["train"]] == [
         ("Anna", "visited", "Paris"),
         ("He", "had", "malaria"),
@@ -133,7 +133,7 @@ def test_disk_dataset_with_classlabel_names_and_renamed_columns(tmp_path: Path) 
         overrides=[f"data.source=disk:{root}", "data.tokens_column=words", "data.tags_column=labels"]
     )
     corpus = load_corpus(config.data.source, **config.data.loader_options())
-    assert not corpus.is_multinerd
+    assert not corpus.multinerd_tags
     assert sorted(corpus.splits) == ["test", "train", "validation"]
     assert corpus.splits["train"][1].tags == ("O", "B-creative-work", "I-creative-work", "O", "B-corporation")
     stats = audit(corpus)

@@ -100,4 +100,13 @@ def test_card_names_the_split_its_scores_come_from(tmp_path: Path) -> None:
     ],
 )
 def test_which_sources_are_multinerd(source: str, multinerd: bool) -> None:
-    assert describe_data(source).is_multinerd is multinerd
+    assert describe_data(source).multinerd_licence is multinerd
+
+
+def test_a_local_copy_of_the_hub_repository_gets_multinerd_licence(tmp_path) -> None:
+    """The corpus read hub:/data/multinerd as MultiNERD while its card said "see the data's own terms"."""
+    (tmp_path / "train").mkdir()
+    (tmp_path / "train" / "train_en.jsonl").write_text("", encoding="utf-8")
+    card = describe_data(f"hub:{tmp_path}")
+    assert card.multinerd_licence and card.license == "cc-by-nc-sa-4.0" and card.name == "Babelscape/multinerd"
+    assert "CC BY-NC-SA 4.0" in card.licence_text

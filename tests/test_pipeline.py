@@ -8,14 +8,14 @@ from multinerd import pipeline, scoring
 from multinerd.config import load_config
 from multinerd.corpus import Sentence
 from multinerd.labels import MULTINERD_TYPES, SCHEME_B_TYPES
-from multinerd.training import default_b_types
+from multinerd.systems import default_b_types, saved_system, scoring_scheme, system_schemes
 
 
 def test_model_scheme_from_id2label_of_any_hf_directory(tmp_path):
     labels = ["O", "B-PER", "I-PER", "B-GEO", "I-GEO"]
     config = {"id2label": {str(i): label for i, label in enumerate(labels)}}
     (tmp_path / "config.json").write_text(json.dumps(config), encoding="utf-8")
-    scheme = pipeline.model_scheme(tmp_path)
+    scheme = saved_system(tmp_path).scheme
     assert scheme.types == ("PER", "GEO")
     assert scheme.labels == tuple(labels)
 
@@ -165,8 +165,8 @@ def test_evaluate_prints_the_unknown_types(misc_data, tmp_path, capsys):
     ],
 )
 def test_scoring_scheme_accepts_the_model_own_and_subsets(tmp_path, labels, scheme, types):
-    model = pipeline.model_scheme(_model_dir(tmp_path / "m", labels))
-    assert set(pipeline.scoring_scheme(model, scheme, SCHEME_B_TYPES).types) == set(types)
+    model = saved_system(_model_dir(tmp_path / "m", labels)).scheme
+    assert set(scoring_scheme(model, scheme, SCHEME_B_TYPES).types) == set(types)
 
 
 @pytest.mark.parametrize(
@@ -194,10 +194,10 @@ def test_scheme_the_model_cannot_be_scored_in_is_a_one_line_error(tmp_path, caps
 
 def test_b_default_types_live_in_one_place():
     config = load_config()
-    assert default_b_types(config, is_multinerd=True) == list(SCHEME_B_TYPES)
-    assert default_b_types(config, is_multinerd=False) is None
+    assert default_b_types(config, multinerd_tags=True) == list(SCHEME_B_TYPES)
+    assert default_b_types(config, multinerd_tags=False) is None
     chosen = load_config(overrides=["data.b_types=[PER,LOC]"])
-    assert default_b_types(chosen, is_multinerd=True) == ["PER", "LOC"]
+    assert default_b_types(chosen, multinerd_tags=True) == ["PER", "LOC"]
 
 
 # --- run: no interval, p-value or verdict without enough resamples --------------------------------
@@ -209,7 +209,7 @@ def test_run_with_bootstrap_zero_gives_no_verdict(tmp_path, monkeypatch):
     from multinerd.training import TrainResult
 
     def fake_train(config, system, corpus, output, *, resume=False, **kwargs):
-        scheme = pipeline.system_schemes(corpus, config)[system]
+        scheme = system_schemes(corpus, config)[system]
         model_dir = _model_dir(output / system, list(scheme.labels))
         return TrainResult(model_dir, scheme, EncodingStats(), EncodingStats(), 0.5, 1.0)
 
@@ -248,7 +248,7 @@ def test_train_writes_the_model_card_and_validation_metrics(tmp_path, monkeypatc
         (data / name).write_text(CONLL, encoding="utf-8")
 
     def fake_train(config, system, corpus, output, *, resume=False, **kwargs):
-        scheme = training.system_schemes(corpus, config)[system]
+        scheme = system_schemes(corpus, config)[system]
         model_dir = _model_dir(output / system, list(scheme.labels))
         return training.TrainResult(model_dir, scheme, EncodingStats(), EncodingStats(), 0.5, 1.0)
 

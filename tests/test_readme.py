@@ -71,3 +71,20 @@ def test_readme_python_snippet_runs(index: int, tmp_path: Path, monkeypatch, cap
     monkeypatch.chdir(tmp_path)
     exec(compile(_python_snippets()[index], f"README.md snippet {index}", "exec"), {})  # noqa: S102 -- the point
     assert capsys.readouterr().out.strip()  # every snippet shows its result
+
+
+def test_score_converts_iobes_columns_as_the_readme_example_says(tmp_path: Path, monkeypatch, capsys) -> None:
+    """The README once said IOBES/BILOU columns were refused; they are converted. Run its example."""
+    import shlex
+    import subprocess
+
+    from multinerd.cli import main
+
+    section = _section("Scoring predictions from elsewhere")
+    block = re.search(r"```bash\n(printf .*?)\n(multinerd score .*?)\s+# (.*?)\n```", section, re.DOTALL)
+    assert block is not None, "the README's score example"
+    subprocess.run(["bash", "-c", block.group(1)], cwd=tmp_path, check=True)
+    assert "S-LOC" in (tmp_path / "iobes.conll").read_text() and "E-PER" in (tmp_path / "iobes.conll").read_text()
+    monkeypatch.chdir(tmp_path)
+    assert main(shlex.split(block.group(2))[1:]) == 0
+    assert block.group(3) in capsys.readouterr().out

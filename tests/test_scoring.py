@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 
+import numpy as np
 import pytest
 from seqeval.metrics import classification_report, f1_score, precision_score, recall_score
 from seqeval.scheme import IOB2
@@ -251,6 +252,32 @@ def test_compare_is_paired_and_seeded() -> None:
     assert swapped["p_value"] == pytest.approx(first["p_value"])
 
 
+@pytest.mark.parametrize("b_is_better", [True, False])
+def test_p_value_counts_resamples_tied_at_zero_as_the_other_side(b_is_better: bool) -> None:
+    """One system misses one entity in four sentences: every resample without that sentence ties at
+    zero, about (3/4)^4 = 32% of them. Counted as the other side (as documented), p is about 0.63;
+    counted as neither side it would fall to the floor 1/(n + 1) and claim a real difference."""
+    gold = [["B-PER", "O"]] * 4
+    perfect = [list(tags) for tags in gold]
+    missing = [["O", "O"]] + perfect[1:]
+    a, b = (missing, perfect) if b_is_better else (perfect, missing)
+    result = compare(gold, a, b, bootstrap=2000, seed=0)
+    assert (result["difference"] > 0) is b_is_better
+    assert 0.5 < result["p_value"] < 0.75
+    assert result["per_type"]["PER"]["p_value"] == result["p_value"]
+    assert result["ci95"][0 if b_is_better else 1] == 0.0  # the interval reaches zero: no verdict
+
+
+def test_p_value_by_hand_with_ties() -> None:
+    from multinerd.scoring import _p_value
+
+    resampled = np.array([0.0] * 10 + [0.02] * 89 + [-0.01])
+    assert _p_value(0.02, resampled) == pytest.approx(2 * 11 / 100)
+    assert _p_value(-0.02, -resampled) == pytest.approx(2 * 11 / 100)
+    assert _p_value(0.02, np.array([0.0] * 100)) == 1.0
+    assert _p_value(0.02, np.array([0.02] * 100)) == pytest.approx(1 / 101)
+
+
 def test_compare_checks_its_inputs() -> None:
     with pytest.raises(ScoringError, match="pred_b has 1"):
         compare([["O", "O"]], [["O", "O"]], [["O"]])
@@ -296,3 +323,50 @@ def test_enough_resamples_give_intervals() -> None:
     gold = [["B-PER", "O", "B-LOC"], ["B-ORG", "I-ORG", "O"]] * 10
     metrics = score(gold, gold, bootstrap=MIN_RESAMPLES)
     assert metrics["ci95"]["strict_micro_f1"] == [1.0, 1.0] and metrics["bootstrap"]["note"] is None
+
+
+def test_compare_reports_every_field_with_its_defaults() -> None:
+    """What mutation testing found unchecked: the record's keys, A's and B's own intervals, the defaults."""
+    from multinerd.scoring import P_VALUE_METHOD, micro_f1
+
+    gold, weak = noisy_corpus(5, n=60, keep=0.5)
+    _, strong = noisy_corpus(5, n=60, keep=0.95)
+    result = compare(gold, weak, strong)
+    assert result == compare(gold, weak, strong, bootstrap=1000, seed=0)
+    assert result != compare(gold, weak, strong, bootstrap=1000, seed=1)
+    assert {k: result[k] for k in ("metric", "n_sentences", "n_resamples", "seed", "method")} == {
+        "metric": "strict micro F1 in B's label space", "n_sentences": 60, "n_resamples": 1000, "seed": 0,
+        "method": P_VALUE_METHOD}  # fmt: skip
+    assert result["f1_a"] == micro_f1(gold, weak) and result["f1_b"] == micro_f1(gold, strong)
+    for side in ("a", "b"):
+        low, high = result[f"ci95_{side}"]
+        assert low < result[f"f1_{side}"] < high
+    assert result["ci95_a"][1] < result["ci95_b"][0]  # the strong system's interval lies above the weak one's
+    with pytest.raises(ScoringError):
+        compare(gold, weak, strong, scheme=TagScheme("B", ("PER",)))
+
+
+def test_equal_f1_from_different_errors_has_p_value_one() -> None:
+    gold = [["B-PER", "O"], ["B-LOC", "O"]] * 10
+    a = [["O", "O"], ["B-LOC", "O"]] + [list(t) for t in gold[2:]]
+    b = [["B-PER", "O"], ["O", "O"]] + [list(t) for t in gold[2:]]
+    result = compare(gold, a, b, bootstrap=500)
+    assert result["difference"] == 0 and result["p_value"] == 1.0
+
+
+@pytest.mark.parametrize(
+    ("gold", "pred", "mode", "expected"),
+    [
+        ([["B-PER", "I-PER", "O"]], [["B-PER", "I-PER", "O"]], "strict", 1.0),
+        ([["B-PER", "I-PER", "O"]], [["B-PER", "O", "O"]], "strict", 0.0),
+        ([["B-PER", "O", "B-LOC"]], [["B-PER", "O", "O"]], "strict", 2 / 3),
+        ([["B-PER", "I-PER"]], [["I-PER", "I-PER"]], "strict", 0.0),
+        ([["B-PER", "I-PER"]], [["I-PER", "I-PER"]], "lenient", 1.0),
+        ([["O", "O"]], [["O", "O"]], "strict", 0.0),
+    ],
+)
+def test_micro_f1_by_hand(gold, pred, mode, expected) -> None:
+    from multinerd.scoring import micro_f1
+
+    assert micro_f1(gold, pred, mode=mode) == pytest.approx(expected)
+    assert micro_f1(gold, pred, mode=mode) == score(gold, pred, bootstrap=0)[mode]["micro"]["f1"]

@@ -282,6 +282,24 @@ def test_key_is_compared_in_constant_time(monkeypatch) -> None:
     assert seen == [(b"guess", b"s3cret")]
 
 
+@pytest.mark.parametrize(
+    "given",
+    ["s3cre", "s3cret!", "s3cretX", "xs3cret", "s3cre7", "S3CRET", "S3cret", "", " s3cret", "s3cret ",
+     "\ts3cret", " s3cret ", "s3cret\t"],
+)  # fmt: skip
+def test_only_the_exact_key_opens(given: str) -> None:
+    """A prefix, a suffix, one changed character, other case, empty, whitespace around: all refused."""
+    client = TestClient(create_app({"A": rule_tagger("A")}, api_key="s3cret"))
+    assert client.get("/models", headers={"Authorization": f"Bearer {given}"}).status_code == 401
+    assert client.get("/models", headers={"Authorization": "Bearer s3cret"}).status_code == 200
+
+
+def test_a_key_with_a_space_inside_is_compared_whole() -> None:
+    client = TestClient(create_app({"A": rule_tagger("A")}, api_key="two words"))
+    assert client.get("/models", headers={"Authorization": "Bearer two words"}).status_code == 200
+    assert client.get("/models", headers={"Authorization": "Bearer two"}).status_code == 401
+
+
 def test_exposure_check_refuses_non_loopback_without_a_key() -> None:
     from multinerd.server import check_exposure, is_loopback
 

@@ -12,7 +12,8 @@ import pytest
 
 from multinerd.config import ConfigError, load_config
 from multinerd.corpus import load_corpus
-from multinerd.training import read_train_log, system_schemes, train_system
+from multinerd.systems import system_schemes
+from multinerd.training import read_train_log, train_system
 
 pytestmark = pytest.mark.slow
 

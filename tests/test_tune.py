@@ -20,9 +20,9 @@ import sqlalchemy
 import yaml
 
 from conftest import save_tiny_model
-from multinerd.cli import main
 from multinerd import progress
 from multinerd import tune as tune_module
+from multinerd.cli import main
 from multinerd.config import ConfigError, load_config
 from multinerd.corpus import load_corpus
 from multinerd.tune import FINISHED, OptunaReport, apply_params, make_pruner, open_study, tune

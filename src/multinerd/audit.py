@@ -13,7 +13,7 @@ from collections import Counter
 from typing import Any
 
 from multinerd.corpus import Corpus, Sentence
-from multinerd.labels import MULTINERD_TYPES
+from multinerd.systems import data_inventory
 
 
 def _length_stats(lengths: list[int]) -> dict[str, float]:
@@ -42,15 +42,17 @@ def _subtoken_lengths(tokenizer: Any, sentences: list[Sentence], batch: int = 10
     return lengths
 
 
-def _entity_counts(sentences: list[Sentence], is_multinerd: bool) -> dict[str, int]:
-    """Strict IOB2 entities per type: every B-X starts exactly one entity and an I-X starts none
-    (labels.entity_spans), so counting B- tags counts the spans without walking them."""
+def _entity_counts(sentences: list[Sentence], multinerd_tags: bool) -> dict[str, int]:
+    """Strict IOB2 entities per type, in the order of the data's inventory (all of MultiNERD's
+    fifteen, zeros included, for MultiNERD's tag table). Every B-X starts exactly one entity and
+    an I-X starts none (labels.entity_spans), so counting B- tags counts the spans without walking them."""
     tags: Counter[str] = Counter()
     for sentence in sentences:
         tags.update(sentence.tags)
     found = {tag[2:]: n for tag, n in tags.items() if tag.startswith("B-")}
-    order = list(MULTINERD_TYPES) if is_multinerd else [t for t in MULTINERD_TYPES if t in found]
-    order += sorted(set(found) - set(order))
+    if not found and not multinerd_tags:
+        return {}
+    order = data_inventory([[f"B-{entity_type}" for entity_type in found]], multinerd_tags).types
     return {entity_type: found.get(entity_type, 0) for entity_type in order}
 
 
@@ -67,7 +69,7 @@ def audit(corpus: Corpus, tokenizer: Any = None) -> dict[str, Any]:
         entry: dict[str, Any] = {
             "sentences": len(sentences),
             "words": sum(lengths),
-            "entities": _entity_counts(sentences, corpus.is_multinerd),
+            "entities": _entity_counts(sentences, corpus.multinerd_tags),
             "tag_scheme": corpus.tag_schemes.get(name, {"scheme": "iob2", "converted": 0}),
             "duplicates": len(sentences) - len({(s.words, s.tags) for s in sentences}),
             "languages": dict(corpus.lang_counts.get(name) or Counter(s.lang for s in sentences)),

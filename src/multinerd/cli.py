@@ -144,7 +144,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         output=output,
         backend=args.backend,
     )
-    label = f"{args.model} on {metrics['source']} {args.split} (scheme {metrics['scheme']})"
+    label = f"{args.model} on {metrics['source']} {args.split} (scheme {metrics['scheme']}: {metrics['gold_mapping']})"
     print("\n".join(summary_lines(metrics, label)))
     print(f"written to {output}")
     return 0

@@ -36,6 +36,7 @@ from multinerd.readers import (
     decode_lines,
 )
 from multinerd.schemes import SCHEMES, SchemeError, detect, parse_tag, to_iob2
+from multinerd.systems import uses_multinerd_tags
 
 SPLITS: tuple[str, ...] = ("train", "validation", "test")
 #: Split names found in the wild and the name the corpus uses for each.
@@ -72,8 +73,8 @@ class Corpus:
 
     source: str
     splits: dict[str, list[Sentence]]
-    #: Tags use MultiNERD's tag set (hub, jsonl, tsv and sample sources), so schemes A and B apply.
-    is_multinerd: bool
+    #: Tags use MultiNERD's tag table (:func:`multinerd.systems.uses_multinerd_tags`), so schemes A and B apply.
+    multinerd_tags: bool
     #: Human-readable lines: skipped records, repaired tags, dropped duplicates, unlabelled languages.
     problems: list[str] = field(default_factory=list)
     #: The language kept (``None``: all).
@@ -155,8 +156,8 @@ class _Reading:
     lang_counts: dict[str, Counter[str]] = field(default_factory=dict)
     unlabelled: Counter[str] = field(default_factory=Counter)
     notes: list[str] = field(default_factory=list)
-    #: Whether the tags read are MultiNERD's fixed tag set.
-    multinerd: bool = True
+    #: Whether the tags read are MultiNERD's fixed tag table (:func:`multinerd.systems.uses_multinerd_tags`).
+    multinerd: bool = False
     #: One string object per distinct word: a 300k-sentence corpus repeats most words many times.
     words: dict[str, str] = field(default_factory=dict)
 
@@ -211,14 +212,13 @@ def load_corpus(
     unknown = sorted(set(hub.split_names) - set(SPLITS))
     if unknown:
         raise DataError(f"split_names names {unknown}; expected some of {', '.join(SPLITS)}")
-    reading = _Reading(lang=lang, errors=_Errors(on_error), hub=hub)
+    reading = _Reading(lang=lang, errors=_Errors(on_error), hub=hub, multinerd=uses_multinerd_tags(source))
     kind, sep, argument = source.partition(":")
     if kind == "hub":
         _read_dataset(load_hub(argument if sep else DEFAULT_HUB_DATASET, lang), reading)
     elif kind == "disk" and sep and argument:
         _read_dataset(load_disk(Path(argument).expanduser()), reading)
     elif kind == "conll" and sep and argument and Path(argument).expanduser().is_file():
-        reading.multinerd = False
         _read_columns(Path(argument).expanduser(), "test", None, reading, _conll_line)
     elif kind in _DIRECTORY_READERS and sep and argument:
         directory = Path(argument).expanduser()
@@ -243,7 +243,7 @@ def load_corpus(
     corpus = Corpus(
         source=source,
         splits={name: reading.splits[name] for name in SPLITS if name in reading.splits},
-        is_multinerd=reading.multinerd,
+        multinerd_tags=reading.multinerd,
         problems=reading.errors.problems() + reading.notes,
         lang=lang,
         lang_counts={split: dict(counts.most_common()) for split, counts in reading.lang_counts.items()},
@@ -495,7 +495,6 @@ def _conll_split(path: Path) -> str | None:
 
 
 def _read_conll_dir(directory: Path, reading: _Reading) -> None:
-    reading.multinerd = False
     seen: dict[str, Path] = {}
     for path in sorted(p for p in directory.iterdir() if p.is_file()):
         split = _conll_split(path)
@@ -529,7 +528,6 @@ _DIRECTORY_READERS: dict[str, Callable[[Path, _Reading], None]] = {
 def _read_dataset(loaded: Loaded, reading: _Reading) -> None:
     """Check every kept row of every split like a file record; tag names from the dataset's features."""
     dataset, where = loaded.dataset, loaded.where
-    reading.multinerd = loaded.fixed_tags is not None
     words_column, tags_column = reading.hub.tokens_column, reading.hub.tags_column
     for split_name, rows in dataset.items():
         split = reading.hub.role(split_name)

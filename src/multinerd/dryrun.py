@@ -28,13 +28,13 @@ from multinerd.backends import cpu_name
 from multinerd.config import Config
 from multinerd.corpus import load_corpus
 from multinerd.modelhub import load_tokenizer
+from multinerd.systems import system_schemes
 from multinerd.training import (
     EncodedSplit,
     TrainProgress,
     WindowDataset,
     build_trainer,
     encode_split,
-    system_schemes,
     training_arguments,
 )
 

@@ -16,8 +16,9 @@ from typing import Any
 
 from multinerd.labels import MULTINERD_TAGS
 from multinerd.readers import DataError
+from multinerd.systems import DEFAULT_HUB_DATASET, uses_multinerd_tags
 
-DEFAULT_HUB_DATASET = "Babelscape/multinerd"
+__all__ = ["DEFAULT_HUB_DATASET", "Loaded", "load_disk", "load_hub", "tag_names"]
 #: MultiNERD's files on the hub, per split, for one language (``*`` for all of them).
 MULTINERD_FILES: dict[str, str] = {
     "train": "train/train_{lang}.jsonl",
@@ -41,17 +42,11 @@ class Loaded:
     fixed_tags: tuple[str, ...] | None = None
 
 
-def is_multinerd(name: str) -> bool:
-    """MultiNERD itself, or a local copy of its hub repository (``train/train_en.jsonl`` ...)."""
-    path = Path(name).expanduser()
-    return name == DEFAULT_HUB_DATASET or (path.is_dir() and any(path.glob("train/train_*.jsonl")))
-
-
 def load_hub(name: str, lang: str | None) -> Loaded:
     """``datasets.load_dataset(name)``; for MultiNERD only the files of ``lang`` (all for None)."""
     where = f"hub:{name}"
     datasets = _datasets(where)
-    multinerd = is_multinerd(name)
+    multinerd = uses_multinerd_tags(where)
     options: dict[str, Any] = {}
     if multinerd:
         options["data_files"] = {

@@ -170,3 +170,20 @@ def read_saved_scheme(directory: Path) -> tuple[str, list[str]] | None:
     if not isinstance(types, list) or not all(isinstance(t, str) for t in types):
         raise ModelDirError(f"{directory / CONFIG_FILE}: scheme.types must be a list of type names, got {types!r}")
     return str(name), types
+
+
+def read_system_record(directory: Path) -> tuple[dict[str, Any] | None, str | None]:
+    """``system`` (:mod:`multinerd.systems` reads it) and ``data.source`` from ``multinerd.yaml``.
+
+    Either is ``None`` when absent: a directory written before systems were recorded has the
+    source only; any other Hugging Face directory has neither.
+    """
+    tree = read_run_config(directory)
+    if tree is None:
+        return None, None
+    record = tree.get("system")
+    if record is not None and not isinstance(record, dict):
+        raise ModelDirError(f"{directory / CONFIG_FILE}: system must be a mapping, got {record!r}")
+    data = tree.get("data")
+    source = data.get("source") if isinstance(data, dict) else None
+    return record, source if isinstance(source, str) else None

@@ -18,59 +18,21 @@ from typing import Any
 from multinerd import modelcard, progress, report, scoring
 from multinerd.config import Config, ConfigError
 from multinerd.corpus import Corpus, Sentence, corpus_fingerprint, load_corpus
-from multinerd.labels import MULTINERD_TYPES, STRICT, TagScheme, entity_spans, split_tag
-from multinerd.modeldir import read_labels, read_saved_scheme
+from multinerd.labels import STRICT, TagScheme, entity_spans
+from multinerd.systems import System, default_b_types, saved_system, scoring_scheme, systems_of
 from multinerd.tagfiles import read_tagged_file
 from multinerd.tagger import Tagger
-from multinerd.training import (
-    TrainResult,
-    default_b_types,
-    is_main_process,
-    read_train_log,
-    system_schemes,
-    train_system,
-)
+from multinerd.training import TrainResult, is_main_process, read_train_log, train_system
 
 logger = logging.getLogger(__name__)
+
+#: Test and validation scores are computed in fp32 whatever the training precision, so they do not move.
+SCORING_PRECISION = "fp32"
 
 
 def load_data(config: Config) -> Corpus:
     """The corpus named by ``data.source`` with the configured filters."""
     return load_corpus(config.data.source, **config.data.loader_options())
-
-
-def model_scheme(model_dir: Path) -> TagScheme:
-    """The scheme a saved model predicts in: from ``multinerd.yaml``, else from its ``id2label``.
-
-    Any Hugging Face token-classification directory with IOB2 labels works.
-    """
-    saved = read_saved_scheme(model_dir)
-    if saved is not None:
-        return TagScheme(saved[0], tuple(saved[1]))
-    types = [entity_type for label in read_labels(model_dir) if (entity_type := split_tag(label)[1]) is not None]
-    return TagScheme(model_dir.name, tuple(dict.fromkeys(types)))
-
-
-def scoring_scheme(model: TagScheme, name: str | None, b_types: Sequence[str] | None) -> TagScheme:
-    """The scheme ``--scheme name`` scores a model predicting ``model`` in.
-
-    Possible: the model's own scheme (``None`` or its name), ``B`` where B's types are
-    among the model's, or a comma-separated subset of its types (``PER,LOC``). Anything
-    else is a :class:`ConfigError` that lists what is possible, never a silent fallback.
-    """
-    if name is None or name == model.name:
-        return model
-    b_possible = model.name != "B" and bool(b_types) and set(b_types or ()) <= set(model.types)
-    if name == "B" and b_possible:
-        return model.subset(b_types or (), name="B")
-    wanted = [t.strip() for t in name.split(",")] if "," in name or name in model.types else []
-    if wanted and set(wanted) <= set(model.types):
-        return model.subset(wanted, name=name)
-    possible = [f"{model.name} (its own)"] + ([f"B ({','.join(b_types or ())})"] if b_possible else [])
-    raise ConfigError(
-        f"--scheme {name}: the model predicts scheme {model.name} ({', '.join(model.types)}); possible: "
-        f"{', '.join(possible)}, or a comma-separated subset of its types such as {','.join(model.types[:2])}"
-    )
 
 
 def unknown_gold_types(gold: Sequence[Sequence[str]], known: Sequence[str]) -> dict[str, int]:
@@ -123,36 +85,39 @@ class Evaluation:
 def score_predictions(
     sentences: Sequence[Sentence],
     pred: Sequence[list[str]],
-    scheme: TagScheme,
+    system: System,
     config: Config,
     split: str,
     *,
-    model_types: Sequence[str] | None = None,
+    scheme: TagScheme | None = None,
     restrict: bool = False,
 ) -> Evaluation:
-    """Gold tags in ``scheme`` against predictions mapped into it, with every word scored.
+    """Gold tags mapped for ``system`` in ``scheme`` against predictions mapped into it, every word scored.
 
-    ``scheme`` is the task: gold entities of the model's types outside it are mapped to O
-    (B's five types, by design). Gold entities of types outside ``model_types`` (the types
-    the model knows at all) are counted as missed, listed under ``unknown_gold_types``;
-    with ``restrict`` they are left out instead and ``restricted_to_model_types`` says so.
-    ``model_types=None`` (``run``, where the schemes come from the data itself) checks nothing.
+    ``run`` and ``evaluate`` both score here, so the same model gives the same figures. Gold
+    is mapped by :meth:`System.gold`: types of the system's inventory outside ``scheme``
+    (default the system's own) become O, as in training (B's ten other types). Gold types
+    outside the inventory (types the model was never told about) are counted as missed,
+    listed under ``unknown_gold_types``; with ``restrict`` they are left out instead and
+    ``restricted_to_model_types`` says so. ``gold_mapping`` says in words what was set to O.
     """
-    raw_gold = [sentence.tags for sentence in sentences]
-    unknown = {} if model_types is None else unknown_gold_types(raw_gold, model_types)
+    scheme = scheme or system.scheme
+    raw_gold = [system.gold(sentence.tags, scheme) for sentence in sentences]
+    unknown = unknown_gold_types(raw_gold, system.inventory)
     task = scheme if restrict or not unknown else TagScheme(scheme.name, scheme.types + tuple(unknown))
     gold = scoring.to_scheme(raw_gold, task)
     mapped = scoring.to_scheme(pred, scheme)
     metrics = scoring.score(gold, mapped, scheme=task, bootstrap=config.eval.bootstrap, seed=config.eval.seed)
     metrics = {"split": split, "scheme": scheme.name, "types": list(scheme.types)} | metrics
     metrics |= {"unknown_gold_types": unknown, "restricted_to_model_types": restrict}
+    metrics["gold_mapping"] = system.mapping_note(scheme)
     return Evaluation(metrics, gold, mapped)
 
 
 def predict(
     model_dir: Path, sentences: Sequence[Sentence], batch_size: int, backend: str | None = None
 ) -> list[list[str]]:
-    tagger = Tagger.from_pretrained(model_dir, batch_size=batch_size, backend=backend)
+    tagger = Tagger.from_pretrained(model_dir, batch_size=batch_size, backend=backend, precision=SCORING_PRECISION)
     return tagger.predict_words([list(sentence.words) for sentence in sentences])
 
 
@@ -182,9 +147,8 @@ def evaluate_model(
     :func:`multinerd.backends.detect_backend`), always in fp32 or int8 as saved. Writes
     ``metrics.json``, ``predictions.jsonl`` and a short ``report.md`` to ``output``.
     """
-    model = model_scheme(model_dir)
-    is_multinerd = set(model.types) <= set(MULTINERD_TYPES)
-    scheme = scoring_scheme(model, scheme_name, default_b_types(config, is_multinerd))
+    system = saved_system(model_dir)
+    scheme = scoring_scheme(system.scheme, scheme_name, default_b_types(config, system.multinerd_tags))
     corpus = load_data(config)
     sentences = corpus.get(split)
     if not sentences:
@@ -194,7 +158,7 @@ def evaluate_model(
         )
     pred = predict(model_dir, sentences, config.train.eval_batch_size, backend)
     evaluation = score_predictions(
-        sentences, pred, scheme, config, split, model_types=model.types, restrict=restrict_to_model_types
+        sentences, pred, system, config, split, scheme=scheme, restrict=restrict_to_model_types
     )
     evaluation.metrics["source"] = corpus.source
     evaluation.metrics["data_problems"] = corpus.problems
@@ -230,7 +194,8 @@ def describe_model(config: Config, result: TrainResult, corpus: Corpus) -> dict[
     """
     validation = corpus.splits["validation"]
     pred = predict(result.model_dir, validation, config.train.eval_batch_size)
-    metrics = score_predictions(validation, pred, result.scheme, config, "validation").metrics
+    system = systems_of(corpus, config)[result.scheme.name]
+    metrics = score_predictions(validation, pred, system, config, "validation").metrics
     (result.model_dir / "validation_metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
     write_card(config, result, metrics)
     return metrics
@@ -250,7 +215,7 @@ def write_card(config: Config, result: TrainResult, metrics: dict[str, Any]) -> 
 
 
 def _test_system(
-    config: Config, result: TrainResult, corpus: Corpus, test: Sequence[Sentence]
+    config: Config, result: TrainResult, system: System, corpus: Corpus, test: Sequence[Sentence]
 ) -> dict[str, Any]:
     """Score a trained system on the test split and write its files next to the model.
 
@@ -259,7 +224,7 @@ def _test_system(
     """
     describe_model(config, result, corpus)
     pred = predict(result.model_dir, test, config.train.eval_batch_size)
-    evaluation = score_predictions(test, pred, result.scheme, config, config.eval.split)
+    evaluation = score_predictions(test, pred, system, config, config.eval.split)
     evaluation.metrics["encoding"] = {
         "train": result.train_stats.as_dict(),
         "validation": result.validation_stats.as_dict(),
@@ -282,7 +247,8 @@ def run_once(config: Config, output: Path, *, resume: bool = False) -> dict[str,
     other processes of a distributed run return an empty dict.
     """
     corpus = load_data(config)
-    schemes = system_schemes(corpus, config)
+    systems = systems_of(corpus, config)
+    schemes = {name: system.scheme for name, system in systems.items()}
     stages = len(schemes) + 3  # data, one per system, test, report
     sizes = ", ".join(f"{len(sentences)} {split}" for split, sentences in corpus.splits.items())
     progress.say(f"[1/{stages}] data {corpus.source}: {sizes} sentences")
@@ -302,10 +268,11 @@ def run_once(config: Config, output: Path, *, resume: bool = False) -> dict[str,
         return {}
     progress.say(f"[{stages - 1}/{stages}] scoring {', '.join(trained)} on {config.eval.split}")
     results: dict[str, Any] = {
-        system: _test_system(config, result, corpus, test) for system, result in trained.items()
+        system: _test_system(config, result, systems[system], corpus, test) for system, result in trained.items()
     }
     if "B" in schemes:
-        a_in_b = score_predictions(test, results["A"]["pred"], schemes["B"], config, config.eval.split)
+        a_in_b = score_predictions(test, results["A"]["pred"], systems["A"], config, config.eval.split,
+                                   scheme=schemes["B"])  # fmt: skip
         a_in_b.metrics["scheme"] = "A in B's space"
         results["A_in_B_space"] = a_in_b.metrics
         results["comparison"] = scoring.compare(
@@ -327,6 +294,7 @@ def run_once(config: Config, output: Path, *, resume: bool = False) -> dict[str,
         "settings": config.to_dict(),
         "seconds": {system: result.seconds for system, result in trained.items()},
         "training_precision": {system: result.precision for system, result in trained.items()},
+        "scoring_precision": SCORING_PRECISION,
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
     }
     for system in schemes:

@@ -95,11 +95,20 @@ def flatten_settings(settings: dict[str, Any], prefix: str = "") -> dict[str, An
 
 
 def describe_hardware() -> dict[str, Any]:
-    """Platform, Python, CPU count and, when torch is installed, its version and the GPU if any."""
+    """Platform, Python, the CPU by name, the CPU flags that decide ``precision=auto`` (bf16 where one
+    of them is present, else fp32) and, when torch is installed, its version and the GPU if any.
+
+    Scores and speeds move between CPUs of one machine kind; every figure names its CPU with this.
+    """
+    from multinerd.backends import BF16_CPU_FLAGS, cpu_flags, cpu_name
+
+    flags = cpu_flags()
     info: dict[str, Any] = {
         "platform": platform.platform(),
         "python": platform.python_version(),
+        "cpu": cpu_name(),
         "cpu_count": os.cpu_count(),
+        "bf16_flags": ", ".join(f"{flag} {'yes' if flag in flags else 'no'}" for flag in BF16_CPU_FLAGS),
     }
     try:
         import torch

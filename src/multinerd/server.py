@@ -294,7 +294,8 @@ def _key_check(api_key: str | None) -> Any:
         if expected is None:
             return
         scheme, _, given = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode("utf-8"), expected):
+        # Exact bytes, in constant time: no stripping, no case folding, no prefix match.
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode("utf-8"), expected):
             raise HTTPException(
                 status_code=401,
                 detail="missing or wrong API key: send the header 'Authorization: Bearer KEY'",

@@ -40,43 +40,17 @@ from multinerd import features, progress, scoring
 from multinerd.backends import BF16_WIDTH_MULTIPLE, BackendError, choose_precision
 from multinerd.config import Config, ConfigError
 from multinerd.corpus import Corpus, Sentence, corpus_fingerprint
-from multinerd.labels import SCHEME_B_TYPES, TagScheme
+from multinerd.labels import TagScheme
 from multinerd.modeldir import CONFIG_FILE
 from multinerd.modelhub import load_tokenizer, resolve_model_name
 from multinerd.outputs import is_finished_model
 from multinerd.progress import is_main_process
+from multinerd.systems import System, systems_of
 
 logger = logging.getLogger(__name__)
 
 TRAIN_LOG = "train_log.jsonl"
 CHECKPOINTS = "checkpoints"
-
-
-def default_b_types(config: Config, is_multinerd: bool) -> list[str] | None:
-    """B's types: ``data.b_types`` when set, else MultiNERD's five on MultiNERD data, else none.
-
-    The one place this default lives: ``run`` (through :func:`system_schemes`) and
-    ``evaluate --scheme B`` both ask here.
-    """
-    return list(config.data.b_types or ()) or (list(SCHEME_B_TYPES) if is_multinerd else None)
-
-
-def system_schemes(corpus: Corpus, config: Config) -> dict[str, TagScheme]:
-    """The schemes of system A and, where the data and settings define one, system B.
-
-    MultiNERD data keeps MultiNERD's fixed ids; other data takes its types from its
-    own tags. B defaults to MultiNERD's five types only on MultiNERD data.
-    """
-    if corpus.is_multinerd:
-        scheme_a = TagScheme.multinerd(config.data.types, name="A")
-    else:
-        found = TagScheme.from_tags(tag for split in corpus.splits.values() for s in split for tag in s.tags)
-        scheme_a = found.subset(config.data.types, name="A") if config.data.types else found
-    b_types = default_b_types(config, corpus.is_multinerd)
-    schemes = {"A": scheme_a}
-    if b_types:
-        schemes["B"] = scheme_a.subset(b_types, name="B")
-    return schemes
 
 
 class WindowDataset(torch.utils.data.Dataset):
@@ -395,22 +369,27 @@ def apply_umask(directory: Path) -> None:
         path.chmod((0o777 if path.is_dir() else 0o666) & ~umask)
 
 
-def save_run_config(model_dir: Path, config: Config, scheme: TagScheme, fingerprint: str) -> None:
-    """``multinerd.yaml``: the resolved settings, the scheme and the data they were trained on."""
-    payload = config.to_dict() | {"scheme": scheme.to_dict(), "data_fingerprint": fingerprint}
+def save_run_config(model_dir: Path, config: Config, system: System, fingerprint: str) -> None:
+    """``multinerd.yaml``: the resolved settings, the scheme, the system (with its source's full
+    inventory and the types set to O, which ``evaluate`` maps gold by) and the data fingerprint."""
+    payload = config.to_dict() | {
+        "scheme": system.scheme.to_dict(),
+        "system": system.to_dict(),
+        "data_fingerprint": fingerprint,
+    }
     (model_dir / CONFIG_FILE).write_text(yaml.safe_dump(payload, sort_keys=False), encoding="utf-8")
 
 
 def system_scheme(corpus: Corpus, config: Config, system: str) -> TagScheme:
     """The scheme ``system`` trains in, after checking that the data can train it."""
-    scheme = system_schemes(corpus, config).get(system)
-    if scheme is None:
+    found = systems_of(corpus, config).get(system)
+    if found is None:
         raise ConfigError(
             f"system {system} is not defined for this data: set data.b_types to the types B keeps"
         )
     if not corpus.splits.get("train") or not corpus.splits.get("validation"):
         raise ConfigError(f"{corpus.source}: training needs non-empty train and validation splits")
-    return scheme
+    return found.scheme
 
 
 @dataclass
@@ -535,7 +514,8 @@ def publish(built: BuiltTrainer, config: Config, corpus: Corpus, final_dir: Path
     if trainer.args.should_save:
         # The output directory actually used, not the config's default, so the file tells where it lives.
         output = str(final_dir.parent)
-        save_run_config(staging, replace(config, output=output), built.scheme, corpus_fingerprint(corpus))
+        system = systems_of(corpus, config)[built.scheme.name]
+        save_run_config(staging, replace(config, output=output), system, corpus_fingerprint(corpus))
         shutil.copyfile(built.log_path, staging / TRAIN_LOG)
         apply_umask(staging)
         if final_dir.exists():
