@@ -9,7 +9,7 @@ corpus generated here (system A): tweet-like lower-case texts of 5 to 16 words w
 mentions, hashtags and links, 15 lower-case hyphenated types (``geo-loc``,
 ``person``, ``creative-work`` ...), written as BIOES CoNLL files, a shape the sample lacks.
 Then the decoding cost: ``Tagger.predict_text`` on 2,000 raw texts with ``decoding=argmax``
-and ``viterbi`` alternately (median of 3 runs each), and the decode step alone on the same
+and ``viterbi`` alternately (median of 2 runs each), and the decode step alone on the same
 probabilities.
 
     .venv/bin/python bench/decoding_bench.py --out bench/results/decoding.json
@@ -125,7 +125,7 @@ def run_seed(corpus_name: str, source: str, seed: int, workdir: Path, overrides:
     return figures
 
 
-def decoding_cost(model_dir: Path, n_texts: int, repeats: int = 3) -> dict[str, Any]:
+def decoding_cost(model_dir: Path, n_texts: int, repeats: int = 2) -> dict[str, Any]:
     """``predict_text`` on ``n_texts`` texts under each decoding, alternating; and the decode step alone."""
     from multinerd import decoding
     from multinerd.samplegen import generate_sentences
@@ -173,7 +173,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workdir", type=Path, default=REPO / "runs" / "decoding-bench")
     parser.add_argument("--out", type=Path, default=BENCH / "results" / "decoding.json")
     parser.add_argument("--texts", type=int, default=2000, help="texts for the decoding cost")
-    parser.add_argument("--short-sentences", type=int, default=1000, help="train sentences of the short corpus")
+    parser.add_argument("--short-sentences", type=int, default=600, help="train sentences of the short corpus")
     parser.add_argument("--corpora", default="sample,short")
     args = parser.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",")]
@@ -193,25 +193,166 @@ def main(argv: list[str] | None = None) -> None:
         "seeds": seeds,
         "corpora": {},
     }
-    for name in args.corpora.split(","):
-        source, overrides = corpora[name]
-        result["corpora"][name] = {"source": source if name == "sample" else "generated (write_short_corpus)",
-                                   "runs": {}}  # fmt: skip
-        for seed in seeds:
+    names = args.corpora.split(",")
+    for name in names:
+        source = corpora[name][0] if name == "sample" else "generated (write_short_corpus)"
+        result["corpora"][name] = {"source": source, "runs": {}}
+    # Seeds outermost, so that a run cut short still has every corpus; the cost after the first round.
+    for round_number, seed in enumerate(seeds):
+        for name in names:
             print(f"{name}, seed {seed}", file=sys.stderr, flush=True)
+            source, overrides = corpora[name]
             result["corpora"][name]["runs"][str(seed)] = run_seed(name, source, seed, args.workdir, overrides)
-            args.out.parent.mkdir(parents=True, exist_ok=True)
-            args.out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
-    first_a = args.workdir / "sample" / f"seed-{seeds[0]}" / "A"
-    if args.texts and first_a.is_dir():
-        print(f"decoding cost on {args.texts} texts", file=sys.stderr, flush=True)
-        result["cost"] = decoding_cost(first_a, args.texts) | {"model": "sample A, seed " + str(seeds[0])}
-    result["machine_after"] = _machine()
-    args.out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+            _write(args.out, result)
+        first_a = args.workdir / "sample" / f"seed-{seeds[0]}" / "A"
+        if round_number == 0 and args.texts and first_a.is_dir():
+            print(f"decoding cost on {args.texts} texts", file=sys.stderr, flush=True)
+            result["cost"] = decoding_cost(first_a, args.texts) | {"model": f"sample A, seed {seeds[0]}"}
+            _write(args.out, result)
     print(f"wrote {args.out}")
+
+
+def _write(path: Path, result: dict[str, Any]) -> None:
+    """The results so far (every finished seed), with the machine's load now."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    result["machine_after"] = _machine()
+    path.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":
     for name, value in (("HF_HUB_OFFLINE", "1"), ("TRANSFORMERS_OFFLINE", "1"), ("TOKENIZERS_PARALLELISM", "false")):
         os.environ.setdefault(name, value)
     main()
+
+
+# ---------------------------------------------------------------------------- BENCHMARKS.md
+
+CRF_NOTE = (
+    "**CRF head: not built.** The issue asks for a CRF head (learned transitions trained jointly, "
+    "`model.head: linear|crf`, saved so that `from_pretrained` and the ONNX export still work) only if it "
+    "measurably beats constrained decoding on at least two corpora. It was not built in this session: the "
+    "session had one shared 2-core CPU (no GPU was lent), and the three-seed argmax-against-Viterbi runs above "
+    "used the training time there was; a CRF needs its own head, export path and the same three-seed runs on "
+    "two corpora to be judged. Nothing was measured, so nothing is claimed about whether a CRF would beat "
+    "Viterbi decoding."
+)
+
+
+def _signed(value: float) -> str:
+    return f"{100 * value:+.2f}"
+
+
+def _interval(ci: list[float] | None) -> str:
+    return "n/a" if not ci else f"[{_signed(ci[0])}, {_signed(ci[1])}]"
+
+
+def _rows(result: dict[str, Any]) -> list[tuple[str, str, str, dict[str, Any]]]:
+    """(corpus, system, seed, figures) for every finished run."""
+    return [
+        (corpus, system, seed, figures[system])
+        for corpus, part in result["corpora"].items()
+        for seed, figures in part["runs"].items()
+        for system in ("A", "B")
+        if system in figures
+    ]
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    return lines + ["| " + " | ".join(str(c) for c in row) + " |" for row in rows] + [""]
+
+
+def _summary(result: dict[str, Any]) -> list[str]:
+    by_system: dict[tuple[str, str], list[float]] = {}
+    for corpus, system, _, f in _rows(result):
+        by_system.setdefault((corpus, system), []).append(f["difference"])
+    rows = [
+        [f"{corpus}, {system}", len(d), _signed(statistics.mean(d)), _signed(min(d)), _signed(max(d))]
+        for (corpus, system), d in by_system.items()
+    ]
+    every = [x for d in by_system.values() for x in d]
+    never_worse = all(x >= 0 for x in every)
+    average = statistics.mean(statistics.mean(d) for d in by_system.values()) if by_system else 0.0
+    lines = _table(["corpus, system", "seeds", "mean Viterbi − argmax (points)", "lowest", "highest"], rows)
+    lines.append(
+        f"Target, Viterbi never worse than argmax on any run: {'met' if never_worse else '**not met**'}; "
+        f"at least +1.5 points on average (mean over corpus-systems of their mean difference, here "
+        f"{_signed(average)}): {'met' if average >= 0.015 else '**not met**'}."
+    )
+    return lines + [""]
+
+
+def _cost(cost: dict[str, Any] | None, machine: dict[str, Any]) -> list[str]:
+    if not cost:
+        return ["Decoding cost: not measured in this run (`bench/results/decoding.json` has no `cost`).", ""]
+    medians, step = cost["predict_median"], cost["decode_step_median"]
+    return [
+        (
+            f"**Decoding cost** ({machine['cpu']}, {machine['cores']} usable cores; load average "
+            f"{cost['load_average_before'][0]:.1f} before, {cost['load_average_after'][0]:.1f} after): "
+            f"`Tagger.predict_text` on {cost['n_texts']:,} raw texts ({cost['n_words']:,} words, {cost['model']}), "
+            f"argmax and Viterbi alternately, median of {cost['repeats']} runs each: argmax {medians['argmax']:.2f} s, "
+            f"Viterbi {medians['viterbi']:.2f} s, a difference of {100 * cost['predict_overhead']:+.1f}% "
+            f"(target at most +5%: {'met' if cost['predict_overhead'] <= 0.05 else '**not met**'}). The decode step "
+            f"alone on the same probabilities: argmax {1000 * step['argmax']:.1f} ms, Viterbi "
+            f"{1000 * step['viterbi']:.1f} ms, i.e. Viterbi adds {100 * cost['decode_step_share']:.2f}% of argmax's "
+            "whole predict time (the whole-run difference above is within the noise of a shared machine)."
+        ),
+        "",
+    ]
+
+
+def markdown(result: dict[str, Any] | None) -> list[str]:
+    """The BENCHMARKS.md section, generated from ``bench/results/decoding.json``."""
+    lines = ["## Decoding: argmax against Viterbi; calibrated entity scores", ""]
+    if not result:
+        return lines + [f"`bench/results/decoding.json` is missing; run `{COMMAND}`.", "", CRF_NOTE, ""]
+    machine = result["machine"]
+    seeds = sorted({seed for part in result["corpora"].values() for seed in part["runs"]})
+    lines += [
+        (
+            f"Command: `{result['command']}` ({result['date']}; {machine['cpu']}, {machine['cores']} usable cores, "
+            f"load average {machine['load_average'][0]:.1f} at the start, "
+            f"{result.get('machine_after', machine)['load_average'][0]:.1f} at the end). One `run` per corpus and "
+            f"training seed ({', '.join(seeds)} finished of the {len(result['seeds'])} asked for) with "
+            f"`{result['config']}`: checkpoints selected with the Viterbi validation scorer, then the same "
+            "model's test probabilities decoded both ways; strict micro F1 in points, Viterbi − argmax with "
+            "its 95% paired-bootstrap interval over test sentences. Corpora: the bundled sample (A: 15 types, "
+            "B: 5) and a short-text corpus the script generates (tweet-like lower-case texts of 5-16 words with "
+            "mentions, hashtags and links, 15 lower-case hyphenated types such as `geo-loc`, read from BIOES "
+            "CoNLL files; system A)."
+        ),
+        "",
+    ]
+    rows = [
+        [f"{corpus}, {system}", seed, f"{100 * f['argmax_f1']:.2f}", f"{100 * f['viterbi_f1']:.2f}",
+         f"{_signed(f['difference'])} {_interval(f['ci95'])}", "–" if f["p_value"] is None else f"{f['p_value']:.3g}"]
+        for corpus, system, seed, f in _rows(result)
+    ]  # fmt: skip
+    lines += _table(["corpus, system", "seed", "strict F1, argmax", "strict F1, Viterbi",
+                     "Viterbi − argmax [95% CI]", "p-value"], rows)  # fmt: skip
+    lines += _summary(result)
+    calibration_rows = []
+    for corpus, system, seed, f in _rows(result):
+        at = f["at_validation_thresholds"]
+        cells = [
+            "not reached" if at.get(t) is None else f"{at[t]['threshold']:.3f}: P {at[t]['precision'] or 0:.3f}, "
+            f"R {at[t]['recall'] or 0:.3f}"
+            for t in ("0.90", "0.95")
+        ]
+        calibration_rows.append([f"{corpus}, {system}", seed, f"{f['temperature']:.3g}",
+                                 f"{f['ece_before']:.3f}" if f["ece_before"] is not None else "–",
+                                 f"{f['ece_after']:.3f}" if f["ece_after"] is not None else "–", *cells])  # fmt: skip
+    lines += [
+        (
+            "**Calibration** of entity scores (temperature fitted on validation, `calibration.json`): expected "
+            "calibration error on test before and after, and the thresholds chosen on validation for precision "
+            "0.90 and 0.95 with their test precision (P) and recall (R)."
+        ),
+        "",
+    ]
+    header = ["corpus, system", "seed", "temperature", "test ECE before", "test ECE after",
+              "P 0.90 threshold: test P, R", "P 0.95 threshold: test P, R"]  # fmt: skip
+    lines += _table(header, calibration_rows)
+    lines += _cost(result.get("cost"), machine)
+    return lines + [CRF_NOTE, ""]

@@ -264,6 +264,7 @@ def load_results(results_dir: Path) -> dict[str, Any]:
         "hardware": read("hardware"),
         "tune": [part for name in ("tune_search_sample", "tune_search_short") if (part := read(name))],
         "dry_run": read("dry_run"),
+        "decoding": read("decoding"),
     }
 
 
@@ -742,6 +743,9 @@ def write_markdown(results: dict[str, Any], path: Path = MARKDOWN) -> str:
                    "`.venv/bin/python bench/hardware.py --model-dir runs/quickstart/A`."), ""]
     lines += _tune_section(results.get("tune") or [])
     lines += _dry_run_section(results.get("dry_run"))
+    import decoding_bench
+
+    lines += decoding_bench.markdown(results.get("decoding"))
     lines += [
         "## 5. GPU",
         "",

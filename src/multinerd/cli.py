@@ -224,7 +224,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
             decoding=args.decoding,
         )
         if args.min_score is not None and not progress.is_quiet():
-            print(f"--min-score {args.min_score}: entity scores use {tagger.temperature_note}", file=sys.stderr)
+            print(f"--min-score {args.min_score}: {tagger.temperature_note}", file=sys.stderr)
         n_entities = write_predictions(tagger, documents, out, args.format, min_score=args.min_score)
     summary = f"{len(documents)} documents, {n_entities} entities"
     if args.output:
