@@ -265,6 +265,7 @@ def load_results(results_dir: Path) -> dict[str, Any]:
         "tune": [part for name in ("tune_search_sample", "tune_search_short") if (part := read(name))],
         "dry_run": read("dry_run"),
         "decoding": read("decoding"),
+        "decoding_cost": read("decoding_cost"),
     }
 
 
@@ -745,7 +746,10 @@ def write_markdown(results: dict[str, Any], path: Path = MARKDOWN) -> str:
     lines += _dry_run_section(results.get("dry_run"))
     import decoding_bench
 
-    lines += decoding_bench.markdown(results.get("decoding"))
+    decoding = results.get("decoding")
+    if decoding and results.get("decoding_cost"):
+        decoding = decoding | {"cost_run": results["decoding_cost"]}
+    lines += decoding_bench.markdown(decoding)
     lines += [
         "## 5. GPU",
         "",
