@@ -288,6 +288,14 @@ def _summary(result: dict[str, Any]) -> list[str]:
         f"at least +1.5 points on average (mean over corpus-systems of their mean difference, here "
         f"{_signed(average)}): {'met' if average >= 0.015 else '**not met**'}."
     )
+    missing = [corpus for corpus, part in result["corpora"].items() if not part["runs"]]
+    finished = len(every)
+    if missing or finished < len(result["seeds"]) * len(rows):
+        lines.append(
+            f"\nOnly {finished} runs finished in this session"
+            + (f"; none on: {', '.join(missing)}" if missing else "")
+            + ". The verdicts above cover those runs only; the issue's target needs three seeds on every corpus."
+        )
     return lines + [""]
 
 
