@@ -223,6 +223,8 @@ def load_results(results_dir: Path) -> dict[str, Any]:
         "tune": [part for name in ("tune_search_sample", "tune_search_short") if (part := read(name))],
         "dry_run": read("dry_run"),
         "predict_corpus": read("predict_corpus"),
+        "decoding": read("decoding"),
+        "decoding_cost": read("decoding_cost"),
     }
 
 
@@ -278,6 +280,12 @@ def write_markdown(results: dict[str, Any], path: Path = MARKDOWN) -> str:
     import predict_corpus
 
     lines += predict_corpus.markdown(results.get("predict_corpus"))
+    import decoding_bench
+
+    decoding = results.get("decoding")
+    if decoding and results.get("decoding_cost"):
+        decoding = decoding | {"cost_run": results["decoding_cost"]}
+    lines += decoding_bench.markdown(decoding)
     lines += [
         "## 5. GPU",
         "",

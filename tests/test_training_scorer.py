@@ -2,7 +2,9 @@
 
 DevScorer is fed what the Trainer would feed it (padded label ids per window, -100 where no
 word starts) for a validation split whose long sentences are cut into several windows, and
-its F1 is checked against seqeval's strict IOB2 mode on the word-level tags.
+its F1 is checked against seqeval's strict IOB2 mode on the word-level tags. Under the default
+(Viterbi) decoding it is fed log-probabilities, and must score exactly what the Tagger's tags
+score, so that model selection sees what users get.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from multinerd.training import (
     WindowDataset,
     argmax_logits,
     encode_split,
+    log_softmax_logits,
+    metric_inputs,
     training_arguments,
 )
 
@@ -63,7 +67,7 @@ def _trainer_view(split, word_tags: list[list[str]]):
 def test_dev_scorer_on_windowed_sentences_equals_seqeval_strict():
     split = _split()
     assert split.stats.windowed_sentences > 0, "the test needs sentences cut into several windows"
-    scorer = DevScorer(split, SCHEME)
+    scorer = DevScorer(split, SCHEME, "argmax")  # random gold tags: not valid IOB2
     assert scorer(_trainer_view(split, split.gold)) == {"f1": 1.0}
     rng = random.Random(1)
     for _ in range(5):
@@ -89,7 +93,54 @@ def test_dev_scorer_reads_each_shared_word_from_one_window_only():
                 view.predictions[row, window.first_positions[0]] = SCHEME.label2id["I-LOC"]
                 changed += 1
     assert changed > 0
-    assert DevScorer(split, SCHEME)(view)["f1"] == 1.0
+    assert DevScorer(split, SCHEME, "argmax")(view)["f1"] == 1.0
+
+
+def test_viterbi_dev_scorer_scores_what_the_tagger_predicts(tmp_path):
+    """Log-probabilities per window, as the Trainer keeps them, give the F1 of Tagger.predict_words."""
+    from transformers import AutoModelForTokenClassification
+
+    from multinerd.scoring import micro_f1
+    from multinerd.tagger import Tagger
+
+    split = _split(n_sentences=20, seed=3)
+    model_dir = save_tiny_model(tmp_path / "m", SCHEME.labels, seed=2)
+    model = AutoModelForTokenClassification.from_pretrained(model_dir).eval()
+    with torch.no_grad():  # I- tags as likely as B- tags: argmax then emits invalid IOB2
+        model.classifier.bias.copy_(torch.tensor([0.0, 0.2, 0.2, 0.2, 0.2]))
+    model.save_pretrained(model_dir)
+    width = max(len(w.input_ids) for w in split.windows)
+    input_ids = np.zeros((len(split.windows), width), dtype=np.int64)
+    mask = np.zeros_like(input_ids)
+    labels = np.full_like(input_ids, IGNORE_INDEX)
+    for row, window in enumerate(split.windows):
+        input_ids[row, : len(window.input_ids)] = window.input_ids
+        mask[row, : len(window.input_ids)] = 1
+        labels[row, : len(window.labels)] = window.labels
+    with torch.no_grad():
+        logits = model(input_ids=torch.tensor(input_ids), attention_mask=torch.tensor(mask)).logits
+    kept = metric_inputs("viterbi")(logits, torch.tensor(labels)).numpy()
+    assert kept.shape == (*input_ids.shape, len(SCHEME.labels))
+    tagger = Tagger.from_pretrained(model_dir, max_length=24, stride=4)
+    assert tagger.decoding == "viterbi"
+    tags = tagger.predict_words([list(s.words) for s in split.sentences])
+    expected = micro_f1(split.gold, tags, scheme=SCHEME)
+    f1 = DevScorer(split, SCHEME)(SimpleNamespace(predictions=kept, label_ids=labels))["f1"]
+    assert f1 == pytest.approx(expected, abs=1e-12)
+    argmax_tags = Tagger.from_pretrained(model_dir, max_length=24, stride=4, decoding="argmax").predict_words(
+        [list(s.words) for s in split.sentences]
+    )
+    assert tags != argmax_tags, "the random model should emit some invalid IOB2 under argmax"
+    ids = metric_inputs("argmax")(logits, torch.tensor(labels)).numpy()
+    argmax_f1 = DevScorer(split, SCHEME, "argmax")(SimpleNamespace(predictions=ids, label_ids=labels))["f1"]
+    assert argmax_f1 == pytest.approx(micro_f1(split.gold, argmax_tags, scheme=SCHEME), abs=1e-12)
+
+
+def test_metric_inputs_follow_the_decoding():
+    assert metric_inputs("viterbi") is log_softmax_logits
+    assert metric_inputs("argmax") is argmax_logits
+    logits = torch.tensor([[[0.1, 2.0, 0.3]]])
+    assert torch.allclose(log_softmax_logits(logits, None).exp().sum(-1), torch.tensor(1.0))
 
 
 def test_argmax_logits_keeps_only_label_ids():

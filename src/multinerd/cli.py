@@ -42,6 +42,8 @@ def _config(args: argparse.Namespace) -> Config:
     overrides = list(getattr(args, "set", None) or [])
     if getattr(args, "data", None):
         overrides.append(f"data.source={args.data}")
+    if getattr(args, "decoding", None):
+        overrides.append(f"eval.decoding={args.decoding}")
     return load_config(getattr(args, "config", None), overrides)
 
 
@@ -59,6 +61,7 @@ def _seeds(text: str | None) -> list[int]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from multinerd.decodingreport import decoding_note
     from multinerd.pipeline import run
     from multinerd.report import metrics_of
 
@@ -74,6 +77,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(
                 f"{system:>13}: strict micro F1 {metrics['strict']['micro']['f1']:.4f}  "
                 f"lenient {metrics['lenient']['micro']['f1']:.4f}  ({metrics['n_words_scored']} words scored)"
+                + decoding_note(results.get(system))
             )
     if results and "B" not in results:
         print(
@@ -144,7 +148,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         output=output,
         backend=args.backend,
     )
-    label = f"{args.model} on {metrics['source']} {args.split} (scheme {metrics['scheme']}: {metrics['gold_mapping']})"
+    label = (
+        f"{args.model} on {metrics['source']} {args.split} "
+        f"(scheme {metrics['scheme']}: {metrics['gold_mapping']}; {metrics['decoding']} decoding)"
+    )
     print("\n".join(summary_lines(metrics, label)))
     print(f"written to {output}")
     return 0
@@ -210,9 +217,15 @@ def cmd_predict(args: argparse.Namespace) -> int:
         open(args.output, "w", encoding="utf-8") if args.output else contextlib.nullcontext(sys.stdout) as out
     ):
         tagger = Tagger.from_pretrained(
-            args.model, backend=args.backend, precision=args.precision, batch_size=args.batch_size
+            args.model,
+            backend=args.backend,
+            precision=args.precision,
+            batch_size=args.batch_size,
+            decoding=args.decoding,
         )
-        n_entities = write_predictions(tagger, documents, out, args.format)
+        if args.min_score is not None and not progress.is_quiet():
+            print(f"--min-score {args.min_score}: {tagger.temperature_note}", file=sys.stderr)
+        n_entities = write_predictions(tagger, documents, out, args.format, min_score=args.min_score)
     summary = f"{len(documents)} documents, {n_entities} entities"
     if args.output:
         print(f"{summary}: written to {args.output}")
@@ -334,6 +347,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         backend=args.backend,
         batch_size=args.batch_size,
         precision=args.precision,
+        decoding=args.decoding,
+        min_score=args.min_score,
         api_key=args.api_key or os.environ.get(API_KEY_ENV) or None,
         no_auth=args.no_auth,
         max_body_bytes=args.max_body_bytes,
@@ -381,10 +396,39 @@ def _add_precision_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_decoding_option(parser: argparse.ArgumentParser, default: str | None) -> None:
+    from multinerd.decoding import DECODINGS
+
+    parser.add_argument(
+        "--decoding",
+        choices=DECODINGS,
+        default=None,
+        help="how tags are read from the model's probabilities: viterbi, the most probable valid IOB2 "
+        "sequence, or argmax, each word's most likely tag "
+        f"(default: {default or 'eval.decoding of the config, viterbi'})",
+    )
+
+
+def _min_score(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
+
+
 def _add_runtime_options(parser: argparse.ArgumentParser) -> None:
     """How a saved model runs: shared by ``predict`` and ``serve``."""
     _add_backend_option(parser)
     _add_precision_option(parser)
+    _add_decoding_option(parser, "viterbi")
+    parser.add_argument(
+        "--min-score",
+        type=_min_score,
+        default=None,
+        metavar="S",
+        help="leave out entities whose score is below S, between 0 and 1; scores are calibrated by the "
+        "model directory's calibration.json when it has one (default: keep every entity)",
+    )
     parser.add_argument(
         "--batch-size",
         type=int,
@@ -460,6 +504,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="continue interrupted training from its last checkpoint (default: start afresh)",
     )
     _add_output_options(run)
+    _add_decoding_option(run, None)
     run.set_defaults(handler=cmd_run)
 
     train = command("train", "train one system")
@@ -479,6 +524,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="continue from the last checkpoint under DIR/.work/SYSTEM (default: start afresh)",
     )
     _add_output_options(train)
+    _add_decoding_option(train, None)
     train.set_defaults(handler=cmd_train)
 
     tune = command("tune", "search the training recipe on validation F1 (Optuna)")
@@ -533,6 +579,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("--output", "-o", metavar="DIR", help="where to write (default: MODEL/eval-SPLIT)")
     _add_backend_option(evaluate)
+    _add_decoding_option(evaluate, None)
     evaluate.set_defaults(handler=cmd_evaluate)
 
     score = command("score", "score predictions made anywhere: CoNLL 'token … gold pred' or predictions.jsonl")

@@ -134,6 +134,10 @@ class EvalConfig:
     bootstrap: int = 1000
     seed: int = 0
     split: str = "test"
+    #: How tags are read from the model's probabilities, in training's validation scorer,
+    #: ``evaluate``, ``run`` and ``predict``: ``viterbi`` (the most probable valid IOB2 sequence)
+    #: or ``argmax`` (each word's most likely tag). ``run`` reports the other one beside it.
+    decoding: Literal["argmax", "viterbi"] = "viterbi"
 
 
 @dataclass

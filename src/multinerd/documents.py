@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from multinerd.corpus import DataError
-from multinerd.labels import DECODING_MODE, TagError, entity_spans, spans_to_tags
+from multinerd.labels import TagError, spans_to_tags
 from multinerd.readers import (
     RecordError,
     conll_blocks,
@@ -49,7 +49,7 @@ from multinerd.readers import (
     read_text_lines,
 )
 from multinerd.schemes import SchemeError, detect, to_iob2
-from multinerd.tagger import Tagger, split_words
+from multinerd.tagger import Tagger, decode_entities, split_words
 
 INPUT_FORMATS = ("auto", "text", "jsonl", "conll")
 OUTPUT_FORMATS = ("jsonl", "tsv", "conll")
@@ -182,17 +182,22 @@ def documents_from_texts(texts: Sequence[str]) -> list[Document]:
 # ---------------------------------------------------------------------------- predicting
 
 
-def annotate(tagger: Tagger, documents: Sequence[Document]) -> list[list[dict[str, Any]]]:
-    """Entities of every document, in order; raw texts and pre-split ones are each tagged in one batch."""
+def annotate(
+    tagger: Tagger, documents: Sequence[Document], min_score: float | None = None
+) -> list[list[dict[str, Any]]]:
+    """Entities of every document, in order; raw texts and pre-split ones are each tagged in one batch.
+
+    With ``min_score``, entities scoring below it are left out.
+    """
     texts = [i for i, d in enumerate(documents) if d.text is not None]
     token_docs = [i for i, d in enumerate(documents) if d.tokens is not None]
     entities: list[list[dict[str, Any]]] = [[] for _ in documents]
     if texts:
-        for i, found in zip(texts, tagger.predict_text([documents[i].text or "" for i in texts])):
+        for i, found in zip(texts, tagger.predict_text([documents[i].text or "" for i in texts], min_score)):
             entities[i] = found
     if token_docs:
         sentences = [list(documents[i].tokens or ()) for i in token_docs]
-        for i, found in zip(token_docs, tagger.predict_tokens(sentences)):
+        for i, found in zip(token_docs, tagger.predict_tokens(sentences, min_score)):
             entities[i] = found
     return entities
 
@@ -231,13 +236,17 @@ def _write_tsv(documents: Sequence[Document], entities: Entities, out: IO[str]) 
             out.write("\t".join(_tsv_field(value) for value in row) + "\n")
 
 
-def _write_conll(documents: Sequence[Document], tagger: Tagger, out: IO[str]) -> int:
+def _write_conll(documents: Sequence[Document], tagger: Tagger, out: IO[str], min_score: float | None) -> int:
     """``word<TAB>pred`` (or ``word<TAB>gold<TAB>pred``): valid IOB2 written from the entities
     the same call returns in JSON, so both formats always name the same entities."""
     words = [document_words(document) for document in documents]
     n_entities = 0
-    for document, sentence, tags in zip(documents, words, tagger.predict_words(words)):
-        spans = entity_spans(tags, DECODING_MODE)
+    for document, sentence, (tags, scores) in zip(documents, words, tagger.predict_words_with_scores(words)):
+        spans = [
+            (entity_type, start, end)
+            for entity_type, start, end, score in decode_entities(tags, scores)
+            if min_score is None or score >= min_score
+        ]
         pred = spans_to_tags(spans, len(sentence))
         gold = document.gold if document.gold is not None else (None,) * len(sentence)
         for word, gold_tag, tag in zip(sentence, gold, pred):
@@ -247,17 +256,20 @@ def _write_conll(documents: Sequence[Document], tagger: Tagger, out: IO[str]) ->
     return n_entities
 
 
-def write_predictions(tagger: Tagger, documents: Sequence[Document], out: IO[str], fmt: str = "jsonl") -> int:
+def write_predictions(
+    tagger: Tagger, documents: Sequence[Document], out: IO[str], fmt: str = "jsonl", min_score: float | None = None
+) -> int:
     """Tag ``documents`` and write the predictions to ``out`` in ``fmt``; returns the number of entities.
 
     Every format writes the entities read from the predicted tags by
     :func:`multinerd.labels.entity_spans` in :data:`~multinerd.labels.DECODING_MODE`;
-    ``conll`` writes them back as valid IOB2 tags.
+    ``conll`` writes them back as valid IOB2 tags. With ``min_score``, entities scoring below
+    it are left out of every format.
     """
     if fmt not in OUTPUT_FORMATS:
         raise DataError(f"unknown output format {fmt!r}; expected one of {', '.join(OUTPUT_FORMATS)}")
     if fmt == "conll":
-        return _write_conll(documents, tagger, out)
-    entities = annotate(tagger, documents)
+        return _write_conll(documents, tagger, out, min_score)
+    entities = annotate(tagger, documents, min_score)
     (_write_jsonl if fmt == "jsonl" else _write_tsv)(documents, entities, out)
     return sum(len(found) for found in entities)

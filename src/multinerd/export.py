@@ -16,13 +16,14 @@ keeps the best one tried). ``parity.json`` records which products are int8, whic
 float and why (``quantisation``). Embedding look-ups stay float32 (no compute to save).
 
 **Parity.** The check tags one split of a data source with the PyTorch model and with each
-exported file, and gives every file its own verdict (``parity.json``, ``parity.md``). A file
+exported file, and gives every file its own verdict (``parity.json``, ``parity.md``). Tags are
+decoded as ``predict`` decodes them (:mod:`multinerd.decoding`, Viterbi by default). A file
 is good when both hold:
 
 * **entity agreement**: the micro F1 of the file's entities (sentence, type, word span)
   scored against the PyTorch model's entities is at least :data:`MIN_ENTITY_AGREEMENT`:
   0.999 for float32, which runs the same arithmetic in another order (differences around
-  1e-6 flip an argmax only at an exact tie, so less means a wrong graph: a baked-in shape,
+  1e-6 change a decoded tag only at an exact tie, so less means a wrong graph: a baked-in shape,
   a missing mask); 0.98 for int8: at most one entity in fifty may change, the loss that
   published int8 BERT results (well under one F1 point) imply, and small enough that the
   model is recognisably the one that was evaluated.
@@ -51,6 +52,7 @@ import numpy as np
 
 from multinerd import progress
 from multinerd.backends import INT8_FILE, ONNX_FILE
+from multinerd.calibration import CALIBRATION_FILE
 from multinerd.labels import DECODING_MODE, TagScheme, entity_spans
 from multinerd.modeldir import (
     CONFIG_FILE,
@@ -65,7 +67,7 @@ from multinerd.quantise import QuantReport
 from multinerd.tagger import Tagger
 
 #: The files besides the ONNX graphs that make an export directory self-contained.
-COPIED_FILES = (HF_CONFIG, CONFIG_FILE)
+COPIED_FILES = (HF_CONFIG, CONFIG_FILE, CALIBRATION_FILE)
 #: Each exported variant: its backend name and the file it writes.
 VARIANTS = {"fp32": ("onnx", ONNX_FILE), "int8": ("onnx-int8", INT8_FILE)}
 #: Lowest entity-level micro F1 against the PyTorch model's entities (see the module docstring).
@@ -168,7 +170,7 @@ def write_int8(output_dir: Path, reference: ParityReference, batch_size: int = 3
 
     def evaluate(candidate: Path) -> tuple[float, float]:
         tagger = Tagger.from_pretrained(output_dir, backend="onnx-int8", batch_size=batch_size)
-        tags = [tagger.labels_of(p) for p in tagger.predict_proba(reference.words)]
+        tags = tagger.tags_of(tagger.predict_proba(reference.words))
         return entity_agreement(reference.tags, tags), reference.f1 - _strict_f1(reference.gold, tags, reference.scheme)
 
     feeds = _calibration_feeds(output_dir, reference.words, batch_size)
@@ -259,7 +261,7 @@ def compare_variant(
     started = time.perf_counter()
     probs = tagger.predict_proba(words)
     seconds = time.perf_counter() - started
-    tags = [tagger.labels_of(p) for p in probs]
+    tags = tagger.tags_of(probs)
     same = [_entities(a) == _entities(b) for a, b in zip(ref_tags, tags)]
     n_tags = sum(len(t) for t in tags)
     tag_same = sum(a == b for ref, pred in zip(ref_tags, tags) for a, b in zip(ref, pred))
@@ -414,7 +416,7 @@ def parity_reference(
     started = time.perf_counter()
     probs = torch_tagger.predict_proba(words)
     seconds = time.perf_counter() - started
-    tags = [torch_tagger.labels_of(p) for p in probs]
+    tags = torch_tagger.tags_of(probs)
     return ParityReference(data, split, words, gold, scheme, probs, tags, _strict_f1(gold, tags, scheme), seconds)
 
 

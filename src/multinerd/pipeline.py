@@ -15,9 +15,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from multinerd import modelcard, progress, report, scoring
+from multinerd import calibration, modelcard, progress, report, scoring
 from multinerd.config import Config, ConfigError
 from multinerd.corpus import Corpus, Sentence, corpus_fingerprint, load_corpus
+from multinerd.decoding import DEFAULT_DECODING, Probabilities, compare_decodings
 from multinerd.labels import STRICT, TagScheme, entity_spans
 from multinerd.systems import System, default_b_types, saved_system, scoring_scheme, systems_of
 from multinerd.tagfiles import read_tagged_file
@@ -114,11 +115,23 @@ def score_predictions(
     return Evaluation(metrics, gold, mapped)
 
 
-def predict(
+def predict_probabilities(
     model_dir: Path, sentences: Sequence[Sentence], batch_size: int, backend: str | None = None
-) -> list[list[str]]:
+) -> Probabilities:
+    """Per-word label probabilities of ``sentences``: the one model call that every decoding reads."""
     tagger = Tagger.from_pretrained(model_dir, batch_size=batch_size, backend=backend, precision=SCORING_PRECISION)
-    return tagger.predict_words([list(sentence.words) for sentence in sentences])
+    return Probabilities(tuple(tagger.labels), tagger.predict_proba([list(s.words) for s in sentences]))
+
+
+def predict(
+    model_dir: Path,
+    sentences: Sequence[Sentence],
+    batch_size: int,
+    backend: str | None = None,
+    decoding: str = DEFAULT_DECODING,
+) -> list[list[str]]:
+    """Tags of ``sentences`` decoded by ``decoding``: the path ``run`` and ``evaluate`` both score."""
+    return predict_probabilities(model_dir, sentences, batch_size, backend).tags(decoding)
 
 
 def _write_scores(output: Path, metrics: dict[str, Any]) -> None:
@@ -156,10 +169,11 @@ def evaluate_model(
         raise ConfigError(
             f"--split {split}: {corpus.source} has no sentences in it; splits with sentences: {found}"
         )
-    pred = predict(model_dir, sentences, config.train.eval_batch_size, backend)
+    pred = predict(model_dir, sentences, config.train.eval_batch_size, backend, config.eval.decoding)
     evaluation = score_predictions(
         sentences, pred, system, config, split, scheme=scheme, restrict=restrict_to_model_types
     )
+    evaluation.metrics["decoding"] = config.eval.decoding
     evaluation.metrics["source"] = corpus.source
     evaluation.metrics["data_problems"] = corpus.problems
     if output is not None:
@@ -188,14 +202,21 @@ def score_file(
 def describe_model(config: Config, result: TrainResult, corpus: Corpus) -> dict[str, Any]:
     """Score the selected checkpoint on the validation split and write its files next to the model.
 
-    Writes ``validation_metrics.json`` and the model card (``README.md``) into
-    ``result.model_dir``; ``multinerd train`` calls this after training, and ``run``
+    Writes ``validation_metrics.json``, the entity-score calibration fitted on validation
+    (``calibration.json``, see :mod:`multinerd.calibration`) and the model card (``README.md``)
+    into ``result.model_dir``; ``multinerd train`` calls this after training, and ``run``
     before its test scores replace the card's figures. Returns the validation metrics.
     """
     validation = corpus.splits["validation"]
-    pred = predict(result.model_dir, validation, config.train.eval_batch_size)
+    probabilities = predict_probabilities(result.model_dir, validation, config.train.eval_batch_size)
+    decoding = config.eval.decoding
     system = systems_of(corpus, config)[result.scheme.name]
-    metrics = score_predictions(validation, pred, system, config, "validation").metrics
+    evaluation = score_predictions(validation, probabilities.tags(decoding), system, config, "validation")
+    metrics = evaluation.metrics | {"decoding": decoding}
+    table = calibration.entity_table(
+        probabilities.probs, probabilities.ids(decoding), probabilities.labels, evaluation.gold
+    )
+    calibration.save(result.model_dir, calibration.fit(table) | {"decoding": decoding})
     (result.model_dir / "validation_metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
     write_card(config, result, metrics)
     return metrics
@@ -219,12 +240,16 @@ def _test_system(
 ) -> dict[str, Any]:
     """Score a trained system on the test split and write its files next to the model.
 
-    The validation scores of the selected checkpoint are written first (:func:`describe_model`),
+    One model call gives the probabilities; the figures come from ``eval.decoding``, and the
+    other decoding is scored beside it (``decodings``), with entity-score calibration on
+    test (``confidence``). The validation scores of the selected checkpoint are written first (:func:`describe_model`),
     then the card is rewritten with the test scores.
     """
     describe_model(config, result, corpus)
-    pred = predict(result.model_dir, test, config.train.eval_batch_size)
-    evaluation = score_predictions(test, pred, system, config, config.eval.split)
+    probabilities = predict_probabilities(result.model_dir, test, config.train.eval_batch_size)
+    decoding = config.eval.decoding
+    evaluation = score_predictions(test, probabilities.tags(decoding), system, config, config.eval.split)
+    evaluation.metrics["decoding"] = decoding
     evaluation.metrics["encoding"] = {
         "train": result.train_stats.as_dict(),
         "validation": result.validation_stats.as_dict(),
@@ -237,6 +262,20 @@ def _test_system(
         "train_log": read_train_log(result.model_dir),
         "examples": error_examples(test, evaluation.gold, evaluation.pred),
         "pred": evaluation.pred,
+        "decodings": compare_decodings(
+            evaluation.gold,
+            probabilities,
+            result.scheme,
+            decoding,
+            bootstrap=config.eval.bootstrap,
+            seed=config.eval.seed,
+        ),
+        "confidence": calibration.split_report(
+            calibration.entity_table(
+                probabilities.probs, probabilities.ids(decoding), probabilities.labels, evaluation.gold
+            ),
+            calibration.load(result.model_dir),
+        ),
     }
 
 

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
+from multinerd import decodingreport
 from multinerd.labels import STRICT, entity_spans
 from multinerd.scoring import MODES
 
@@ -43,9 +44,12 @@ HOW_TO_READ = """\
 - **95% CI**: percentile bootstrap over test sentences (resampled with replacement). For the
   difference B − A, both systems are scored on the same resampled sentences (paired bootstrap);
   the p-value is two-sided.
-- **Predictions you get from `predict`, `serve` and the exports** read the model's tags the lenient
-  way and write them back as valid IOB2, so they hold the entities the *lenient* figures count. The
-  strict figures judge the model's raw tags; they are lower only where those tags are not valid IOB2.
+- **Decoding**: tags are read from the model's probabilities by Viterbi unless `eval.decoding` says
+  `argmax`: the most probable tag sequence that is valid IOB2, so strict and lenient figures agree.
+  Under argmax a word takes its most likely tag alone, and the two readings can differ.
+- **Predictions you get from `predict`, `serve` and the exports** are decoded the same way, read the
+  tags the lenient way and write them back as valid IOB2, so they hold the entities the *lenient*
+  figures count (under Viterbi, the same as the strict ones).
 - **Gold types the model does not know** are counted as missed (and listed) unless the scores say
   they were restricted to the model's own types.
 - **Support** is the number of gold entities of a type. Scores on types with a support of a few
@@ -522,6 +526,8 @@ def _write_plots(plots: Path, results: dict[str, Any]) -> dict[str, str]:
         title = f"System {key}: where the gold entities went"
         if plot_confusion(plots / f"confusion_{key}.png", metrics["confusion"], _supports(metrics), title):
             written[f"confusion_{key}"] = f"plots/confusion_{key}.png"
+    if decodingreport.plot_precision_recall(plots / "precision_recall.png", results):
+        written["precision_recall"] = "plots/precision_recall.png"
     return written
 
 
@@ -586,6 +592,7 @@ def _markdown(results: dict[str, Any], run_info: dict[str, Any], headline: list[
     parts = [title, intro, _run_section(run_info, results), "## Headline", _headline_table(headline)]
     notes = [_notes_text(row["label"], metrics_of(results, row["system"]) or {}) for row in headline]
     parts += [note for note in notes if note]
+    parts += [part for part in (decodingreport.decoding_section(results),) if part]
     if "comparison" in results:
         parts.append(_comparison_section(results))
     elif "B" not in results:
@@ -613,6 +620,7 @@ def _markdown(results: dict[str, Any], run_info: dict[str, Any], headline: list[
             parts += [f"### System {key}", _confusion_table(metrics["confusion"], _supports(metrics))]
             if f"confusion_{key}" in plots:
                 parts.append(f"![Confusion heat map, system {key}]({plots[f'confusion_{key}']})")
+    parts += [part for part in (decodingreport.confidence_section(results, plots),) if part]
     parts.append("## Learning curves")
     if "learning_curves" in plots:
         parts.append(
@@ -660,6 +668,7 @@ def write_report(out_dir: str | Path, *, results: dict[str, Any], run_info: dict
         "examples": examples,
         "plots": plots,
         "run": run,
+        **decodingreport.report_payload(results),
     }
     text = json.dumps(payload, indent=2, ensure_ascii=False)
     (out / "report.json").write_text(text + "\n", encoding="utf-8")

@@ -4,7 +4,8 @@ Endpoints:
 
 * ``POST /predict`` -- body ``{"text": "..."}``, ``{"texts": ["...", ...]}`` or
   ``{"tokens": [["word", ...], ...]}``, plus an optional ``"model"`` name (default: the
-  first model). Answers ``{"model", "types", "results": [{"text" or "tokens", "entities"}]}``
+  first model) and an optional ``"min_score"`` (0 to 1; default: the server's ``--min-score``,
+  else none) below which entities are left out. Answers ``{"model", "types", "results": [{"text" or "tokens", "entities"}]}``
   with entities ``{"text", "type", "start", "end", "score"}`` exactly as :class:`Tagger`
   gives them; a ``{"text"}`` request also gets its ``"entities"`` at the top level.
 * ``GET /health``, ``GET /models`` (name, entity types and labels of each model).
@@ -59,6 +60,7 @@ from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
+from multinerd.calibration import drop_below
 from multinerd.features import AlignmentError
 from multinerd.modelhub import ModelNotFoundError
 from multinerd.tagger import Tagger, TaggerError
@@ -75,7 +77,8 @@ MAX_BATCH_DOCUMENTS = 64
 logger = logging.getLogger(__name__)
 LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 REQUEST_SHAPES = (
-    '{"text": str}, {"texts": [str, ...]} or {"tokens": [[str, ...], ...]}, optionally with "model"'
+    '{"text": str}, {"texts": [str, ...]} or {"tokens": [[str, ...], ...]}, optionally with "model" '
+    'and "min_score"'
 )
 
 
@@ -166,7 +169,7 @@ def parse_request(
     """``(kind, documents, model)`` from a decoded body; raises 422 for a wrong shape, 413 over a limit."""
     if not isinstance(payload, dict):
         raise _http_error(422, f"expected a JSON object: {REQUEST_SHAPES}; found {type(payload).__name__}")
-    unknown = sorted(set(payload) - {"text", "texts", "tokens", "model"})
+    unknown = sorted(set(payload) - {"text", "texts", "tokens", "model", "min_score"})
     kinds = [key for key in ("text", "texts", "tokens") if key in payload]
     if unknown or len(kinds) != 1:
         found = f"unknown field(s) {unknown}" if unknown else f"fields {sorted(payload) or 'none'}"
@@ -305,8 +308,19 @@ def _key_check(api_key: str | None) -> Any:
     return Depends(check)
 
 
+def request_min_score(payload: dict[str, Any], default: float | None) -> float | None:
+    """The request's ``min_score`` (a number from 0 to 1; 422 otherwise), else ``default``."""
+    value = payload.get("min_score", default)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise _http_error(422, f"'min_score' must be a number from 0 to 1, found {value!r}")
+    return float(value)
+
+
 def _model_info(name: str, tagger: Tagger, default: str) -> dict[str, Any]:
-    return {"name": name, "types": tagger.types, "labels": list(tagger.labels), "default": name == default}
+    return {"name": name, "types": tagger.types, "labels": list(tagger.labels), "default": name == default,
+            "decoding": tagger.decoding, "temperature": tagger.temperature}
 
 
 def create_app(
@@ -319,8 +333,11 @@ def create_app(
     api_key: str | None = None,
     batch_wait_ms: float = BATCH_WAIT_MS,
     max_batch_documents: int = MAX_BATCH_DOCUMENTS,
+    min_score: float | None = None,
 ) -> FastAPI:
     """The FastAPI app serving ``models`` (name -> Tagger; the first is the default).
+
+    ``min_score`` is the default of the request field of that name.
 
     >>> app = create_app({"A": Tagger.from_pretrained("runs/quickstart/A")})  # doctest: +SKIP
     """
@@ -364,11 +381,9 @@ def create_app(
 
     @app.post("/predict", dependencies=[keyed])
     async def predict(request: Request) -> dict[str, Any]:
-        kind, documents, name = parse_request(
-            _parse_json(await _read_body(request, max_body_bytes)),
-            max_text_chars=max_text_chars,
-            max_documents=max_documents,
-        )
+        payload = _parse_json(await _read_body(request, max_body_bytes))
+        kind, documents, name = parse_request(payload, max_text_chars=max_text_chars, max_documents=max_documents)
+        threshold = request_min_score(payload, min_score)
         name = name or default
         if name not in taggers:
             raise _http_error(404, f"unknown model {name!r}; serving {', '.join(taggers)}")
@@ -378,6 +393,7 @@ def create_app(
         except (TaggerError, AlignmentError) as err:
             # Input the Tagger cannot tag; any other failure (a model bug) stays a 500.
             raise _http_error(422, f"input cannot be tagged: {type(err).__name__}: {err}") from None
+        entities = [drop_below(found, threshold) for found in entities]
         field = "tokens" if kind == "tokens" else "text"
         results = [{field: document, "entities": found} for document, found in zip(documents, entities)]
         response: dict[str, Any] = {"model": name, "types": tagger.types, "results": results}
@@ -473,6 +489,7 @@ def serve(
     backend: str | None = None,
     precision: str = "fp32",
     batch_size: int = 32,
+    decoding: str | None = None,
     api_key: str | None = None,
     no_auth: bool = False,
     **settings: Any,
@@ -490,7 +507,9 @@ def serve(
     check_port(host, port)
     taggers = {}
     for name, path in model_names(specs).items():
-        taggers[name] = Tagger.from_pretrained(path, backend=backend, precision=precision, batch_size=batch_size)
+        taggers[name] = Tagger.from_pretrained(
+            path, backend=backend, precision=precision, batch_size=batch_size, decoding=decoding
+        )
         taggers[name].name = name
     app = create_app(taggers, api_key=api_key, **settings)
     if not progress.is_quiet():

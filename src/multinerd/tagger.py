@@ -16,12 +16,17 @@ How a prediction is made:
    runtime only needs the same ``logits(input_ids, attention_mask)`` call, passed as
    ``Tagger(tokenizer, labels, runtime.logits, ...)``;
 5. each word's scores are read at its first sub-token, windows are merged, and the
-   argmax label is the word's tag: exactly one tag per word.
+   sentence is decoded (:mod:`multinerd.decoding`): by default the most probable valid IOB2
+   tag sequence (Viterbi), with ``decoding="argmax"`` each word's most likely label; exactly
+   one tag per word either way;
+6. an entity's ``score`` is the mean probability of its words' tags after temperature
+   scaling (:mod:`multinerd.calibration`; ``calibration.json`` in the model directory, else
+   a temperature of 1.0).
 
 Entities are read from the predicted tags the lenient (conlleval) way: an ``I-X`` that
 cannot continue an entity (after ``O`` or another type) starts one, so nothing the model
-predicted is thrown away. :meth:`Tagger.predict_words` returns the raw argmax tags, which
-strict scoring then judges as they are.
+predicted is thrown away (under Viterbi there is no such tag). :meth:`Tagger.predict_words`
+returns the decoded tags, which strict scoring then judges as they are.
 """
 
 from __future__ import annotations
@@ -36,7 +41,8 @@ from typing import Any
 
 import numpy as np
 
-from multinerd import progress
+from multinerd import calibration, progress
+from multinerd import decoding as decoding_module
 from multinerd.backends import BF16_WIDTH_MULTIPLE, Forward, detect_backend, load_backend
 from multinerd.config import DEFAULT_MAX_LENGTH, DEFAULT_STRIDE
 from multinerd.features import Window, encode_dataset, merge_window_logits, prepare_tokenizer
@@ -178,6 +184,8 @@ class Tagger:
         batch_size: int = 32,
         progress: bool | None = None,
         name: str = "model",
+        decoding: str = decoding_module.DEFAULT_DECODING,
+        temperature: float = 1.0,
     ) -> None:
         for label in labels:
             split_tag(label)
@@ -191,6 +199,12 @@ class Tagger:
         self.batch_size = batch_size
         self.progress = progress
         self.name = name
+        #: How tags are read from probabilities: ``viterbi`` (valid IOB2) or ``argmax``.
+        self.decoding = decoding_module.check_decoding(decoding)
+        #: Divides the logits before entity scores are read; only scores change, never tags.
+        self.temperature = temperature
+        #: Where the temperature came from (``from_pretrained`` says whether one was stored).
+        self.temperature_note = "given" if temperature != 1.0 else calibration.NO_CALIBRATION_NOTE
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         #: The number format the model computes in (``fp32``, ``bf16``, ``int8``), when known.
         self.precision = "fp32"
@@ -221,6 +235,7 @@ class Tagger:
         backend: str | None = None,
         precision: str = "fp32",
         progress: bool | None = None,
+        decoding: str | None = None,
     ) -> Tagger:
         """Load a model directory written by this tool, an export directory, or any HF token-classification directory.
 
@@ -229,7 +244,8 @@ class Tagger:
         Window settings come from the arguments, else ``multinerd.yaml`` in the directory,
         else :func:`~multinerd.modeldir.default_max_length` (at most 512) and a stride of 32.
         Every backend gets the tokenizer from ``tokenizer.json`` the same way, so they all
-        tag the same words the same way.
+        tag the same words the same way. ``decoding=None`` is Viterbi; the entity-score
+        temperature comes from the directory's ``calibration.json``, else 1.0.
         """
         path = require_dir(directory)
         backend = backend or detect_backend(path)
@@ -240,6 +256,7 @@ class Tagger:
         if stride is None:
             stride = saved_stride if saved_stride is not None else DEFAULT_STRIDE
         runner = load_backend(path, backend, device=device, precision=precision)
+        temperature, note = calibration.read_temperature(path)
         tagger = cls(
             tokenizer,
             labels,
@@ -249,7 +266,10 @@ class Tagger:
             batch_size=batch_size,
             progress=progress,
             name=path.name,
+            decoding=decoding or decoding_module.DEFAULT_DECODING,
+            temperature=temperature,
         )
+        tagger.temperature_note = note
         tagger.precision = runner.precision
         tagger.width_multiple = BF16_WIDTH_MULTIPLE if runner.precision == "bf16" else 1
         return tagger
@@ -294,25 +314,30 @@ class Tagger:
         return [_softmax(sentence) if len(sentence) else sentence for sentence in merged]
 
     def predict_words(self, sentences: Sequence[Sequence[str]]) -> list[list[str]]:
-        """IOB2 tags, exactly one per word: the argmax label at each word's first sub-token."""
-        return [self.labels_of(probs) for probs in self.predict_proba(sentences)]
+        """IOB2 tags, exactly one per word, decoded from the words' first sub-tokens by :attr:`decoding`."""
+        return self.tags_of(self.predict_proba(sentences))
 
     def predict_words_with_scores(
         self, sentences: Sequence[Sequence[str]]
     ) -> list[tuple[list[str], list[float]]]:
-        """Tags and, per word, the probability of its predicted tag."""
-        result = []
-        for probs in self.predict_proba(sentences):
-            best = probs.argmax(axis=-1) if len(probs) else np.zeros(0, dtype=int)
-            result.append(([self.labels[i] for i in best], probs[np.arange(len(best)), best].tolist()))
-        return result
+        """Tags and, per word, the probability of its decoded tag at the Tagger's temperature."""
+        probs = self.predict_proba(sentences)
+        return [
+            ([self.labels[i] for i in ids], calibration.tag_probabilities(p, ids, self.temperature).tolist())
+            for p, ids in zip(probs, decoding_module.decode(probs, self.labels, self.decoding))
+        ]
 
-    def labels_of(self, probs: np.ndarray) -> list[str]:
-        """Argmax labels of a ``[n_words, n_labels]`` array."""
-        return [self.labels[i] for i in probs.argmax(axis=-1)] if len(probs) else []
+    def tags_of(self, probs: Sequence[np.ndarray]) -> list[list[str]]:
+        """Tags of ``[n_words, n_labels]`` probability arrays, by the Tagger's :attr:`decoding`."""
+        return decoding_module.decode_tags(probs, self.labels, self.decoding)
 
-    def predict_tokens(self, sentences: Sequence[Sequence[str]]) -> list[list[dict[str, Any]]]:
-        """Entities of pre-split sentences, ``start``/``end`` as word indices (``end`` exclusive)."""
+    def predict_tokens(
+        self, sentences: Sequence[Sequence[str]], min_score: float | None = None
+    ) -> list[list[dict[str, Any]]]:
+        """Entities of pre-split sentences, ``start``/``end`` as word indices (``end`` exclusive).
+
+        With ``min_score``, entities scoring below it are left out.
+        """
         output = []
         for words, (tags, scores) in zip(sentences, self.predict_words_with_scores(sentences)):
             output.append(
@@ -320,18 +345,24 @@ class Tagger:
                     {"text": " ".join(words[start:end]), "type": entity_type, "start": start, "end": end,
                      "score": score}
                     for entity_type, start, end, score in decode_entities(tags, scores)
+                    if min_score is None or score >= min_score
                 ]
             )
         return output
 
-    def predict_text(self, texts: Sequence[str]) -> list[list[dict[str, Any]]]:
-        """Entities of raw texts with character offsets; ``text == input[start:end]`` always."""
+    def predict_text(self, texts: Sequence[str], min_score: float | None = None) -> list[list[dict[str, Any]]]:
+        """Entities of raw texts with character offsets; ``text == input[start:end]`` always.
+
+        With ``min_score``, entities scoring below it are left out.
+        """
         split = [split_words(text) for text in texts]
         tagged = self.predict_words_with_scores([[word for word, _, _ in words] for words in split])
         output = []
         for text, words, (tags, scores) in zip(texts, split, tagged):
             entities = []
             for entity_type, first, last, score in decode_entities(tags, scores):
+                if min_score is not None and score < min_score:
+                    continue
                 start, end = words[first][1], words[last - 1][2]
                 entities.append({"text": text[start:end], "type": entity_type, "start": start, "end": end,
                                  "score": score})
@@ -349,7 +380,7 @@ class Tagger:
 def decode_entities(tags: Sequence[str], scores: Sequence[float]) -> list[tuple[str, int, int, float]]:
     """``(type, start, end, score)`` per entity, read leniently: an I-X that cannot continue starts one.
 
-    The score is the mean probability of the entity's words' predicted tags.
+    The score is the mean probability of the entity's words' decoded tags.
     """
     return [
         (entity_type, start, end, float(np.mean(scores[start:end])))

@@ -40,6 +40,7 @@ from multinerd import features, progress, scoring
 from multinerd.backends import BF16_WIDTH_MULTIPLE, BackendError, choose_precision
 from multinerd.config import Config, ConfigError
 from multinerd.corpus import Corpus, Sentence, corpus_fingerprint
+from multinerd.decoding import ARGMAX, DEFAULT_DECODING, check_decoding, decode_tags
 from multinerd.labels import TagScheme
 from multinerd.modeldir import CONFIG_FILE
 from multinerd.modelhub import load_tokenizer, resolve_model_name
@@ -93,32 +94,49 @@ class DevScorer:
     """``compute_metrics`` for the Trainer: strict word-level entity F1 on the validation split.
 
     Windows are merged back into sentences first, so a word that two windows share is
-    counted once, and the score comes from :mod:`multinerd.scoring`, the scorer of the
-    test report (seqeval stays the tests' oracle).
+    counted once; the sentences are decoded as ``predict`` decodes them (``decoding``, see
+    :mod:`multinerd.decoding`), so model selection sees the tags users get; the score comes
+    from :mod:`multinerd.scoring`, the scorer of the test report (seqeval stays the tests' oracle).
     """
 
-    def __init__(self, split: EncodedSplit, scheme: TagScheme):
+    def __init__(self, split: EncodedSplit, scheme: TagScheme, decoding: str = DEFAULT_DECODING):
         self.split = split
         self.scheme = scheme
+        self.decoding = check_decoding(decoding)
 
     def __call__(self, prediction: Any) -> dict[str, float]:
-        predicted_ids, label_ids = prediction.predictions, prediction.label_ids
-        # Only ids reach here (see argmax_logits); as one-hot rows they go through the same
-        # window merge as scores, and argmax returns the id of the window chosen for each word.
-        one_hot = np.eye(len(self.scheme.labels), dtype=np.float32)
-        per_window = [
-            one_hot[ids[labels != features.IGNORE_INDEX]] for ids, labels in zip(predicted_ids, label_ids)
-        ]
+        predicted, label_ids = prediction.predictions, prediction.label_ids
+        if predicted.ndim == 2:
+            # Only ids reached here (argmax_logits); as one-hot rows they go through the same
+            # window merge as scores, and argmax returns the id of the window chosen for each word.
+            predicted = np.eye(len(self.scheme.labels), dtype=np.float32)[predicted]
+        per_window = [rows[labels != features.IGNORE_INDEX] for rows, labels in zip(predicted, label_ids)]
         merged = features.merge_window_logits(
             self.split.windows, per_window, [len(s.words) for s in self.split.sentences]
         )
-        predicted = [self.scheme.decode(scores.argmax(-1)) for scores in merged]
-        return {"f1": scoring.micro_f1(self.split.gold, predicted, scheme=self.scheme)}
+        if prediction.predictions.ndim == 3:
+            merged = [np.exp(rows) for rows in merged]  # log-probabilities (softmax_logits)
+        tags = decode_tags(merged, self.scheme.labels, self.decoding)
+        return {"f1": scoring.micro_f1(self.split.gold, tags, scheme=self.scheme)}
 
 
 def argmax_logits(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Keep only label ids during evaluation: full logits of a large dev set would not fit in memory."""
     return logits.argmax(dim=-1)
+
+
+def log_softmax_logits(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Keep log-probabilities (float32) during evaluation: Viterbi needs every label's score.
+
+    This keeps ``[windows, length, labels]`` floats for the whole validation split (about
+    4 bytes x labels per sub-token: ~0.6 GB for MultiNERD English's 33k validation sentences).
+    """
+    return torch.log_softmax(logits.float(), dim=-1)
+
+
+def metric_inputs(decoding: str) -> Any:
+    """What the Trainer keeps of each evaluation batch for :class:`DevScorer` under ``decoding``."""
+    return argmax_logits if check_decoding(decoding) == ARGMAX else log_softmax_logits
 
 
 class SequentialEvalTrainer(Trainer):
@@ -482,8 +500,8 @@ def build_trainer(
         train_dataset=WindowDataset(train_split.windows),
         eval_dataset=WindowDataset(validation_split.windows),
         processing_class=tokenizer,
-        compute_metrics=DevScorer(validation_split, scheme),
-        preprocess_logits_for_metrics=argmax_logits,
+        compute_metrics=DevScorer(validation_split, scheme, config.eval.decoding),
+        preprocess_logits_for_metrics=metric_inputs(config.eval.decoding),
         callbacks=all_callbacks,
     )
     trainer.remove_callback(PrinterCallback)  # TrainProgress prints; the Trainer's own prints raw dicts
