@@ -323,6 +323,45 @@ def _model_info(name: str, tagger: Tagger, default: str) -> dict[str, Any]:
             "decoding": tagger.decoding, "temperature": tagger.temperature}
 
 
+async def _log_request(request: Request, call_next: Any) -> Any:
+    """Log method, path, status, latency and sizes only: the submitted text never reaches a log."""
+    started = time.perf_counter()
+    response = await call_next(request)
+    logger.info(
+        "%s %s %d %.1f ms, %s bytes in, %s bytes out",
+        request.method,
+        request.url.path,
+        response.status_code,
+        1000 * (time.perf_counter() - started),
+        request.headers.get("content-length", "?"),
+        response.headers.get("content-length", "?"),
+    )
+    return response
+
+
+async def _internal_error(request: Request, error: Exception) -> JSONResponse:
+    """A 500 for this request only: after a failing model call the next request is served as usual."""
+    message = f"prediction failed: {type(error).__name__}: {error}"
+    return JSONResponse(status_code=500, content={"detail": message})
+
+
+def _check_serving(models: Mapping[str, Tagger], api_key: str | None) -> None:
+    """Refuse to start (ServeError) with nothing to serve or an empty key, which would lock everyone out."""
+    if not models:
+        raise ServeError("no models to serve; give at least one")
+    if api_key is not None and not api_key.strip():
+        raise ServeError("the API key is empty; give a non-empty --api-key or leave it out")
+
+
+async def _tag(batcher: Batcher, kind: str, documents: list[Any]) -> list[list[dict[str, Any]]]:
+    """The entities of each document, through the model's batcher; 422 for input the Tagger cannot tag."""
+    try:
+        return await asyncio.wrap_future(batcher.submit(kind, documents))
+    except (TaggerError, AlignmentError) as err:
+        # Input the Tagger cannot tag; any other failure (a model bug) stays a 500.
+        raise _http_error(422, f"input cannot be tagged: {type(err).__name__}: {err}") from None
+
+
 def create_app(
     models: Mapping[str, Tagger],
     *,
@@ -341,10 +380,7 @@ def create_app(
 
     >>> app = create_app({"A": Tagger.from_pretrained("runs/quickstart/A")})  # doctest: +SKIP
     """
-    if not models:
-        raise ServeError("no models to serve; give at least one")
-    if api_key is not None and not api_key.strip():
-        raise ServeError("the API key is empty; give a non-empty --api-key or leave it out")
+    _check_serving(models, api_key)
     taggers = dict(models)
     default = next(iter(taggers))
     # A thread semaphore, not an event-loop one: it holds whichever loop (or test client) calls.
@@ -363,21 +399,7 @@ def create_app(
     app = FastAPI(title="multinerd", summary="Named-entity recognition: entities with character offsets")
     keyed = _key_check(api_key)
 
-    @app.middleware("http")
-    async def log_request(request: Request, call_next: Any) -> Any:
-        # Method, path, status, latency and sizes only: the submitted text never reaches a log.
-        started = time.perf_counter()
-        response = await call_next(request)
-        logger.info(
-            "%s %s %d %.1f ms, %s bytes in, %s bytes out",
-            request.method,
-            request.url.path,
-            response.status_code,
-            1000 * (time.perf_counter() - started),
-            request.headers.get("content-length", "?"),
-            response.headers.get("content-length", "?"),
-        )
-        return response
+    app.middleware("http")(_log_request)
 
     @app.post("/predict", dependencies=[keyed])
     async def predict(request: Request) -> dict[str, Any]:
@@ -388,12 +410,7 @@ def create_app(
         if name not in taggers:
             raise _http_error(404, f"unknown model {name!r}; serving {', '.join(taggers)}")
         tagger = taggers[name]
-        try:
-            entities = await asyncio.wrap_future(batchers[name].submit(kind, documents))
-        except (TaggerError, AlignmentError) as err:
-            # Input the Tagger cannot tag; any other failure (a model bug) stays a 500.
-            raise _http_error(422, f"input cannot be tagged: {type(err).__name__}: {err}") from None
-        entities = [drop_below(found, threshold) for found in entities]
+        entities = [drop_below(found, threshold) for found in await _tag(batchers[name], kind, documents)]
         field = "tokens" if kind == "tokens" else "text"
         results = [{field: document, "entities": found} for document, found in zip(documents, entities)]
         response: dict[str, Any] = {"model": name, "types": tagger.types, "results": results}
@@ -401,11 +418,7 @@ def create_app(
             response["entities"] = entities[0]
         return response
 
-    @app.exception_handler(Exception)
-    async def internal_error(request: Request, error: Exception) -> JSONResponse:
-        # A failing model call answers this request only; the next request is served as usual.
-        message = f"prediction failed: {type(error).__name__}: {error}"
-        return JSONResponse(status_code=500, content={"detail": message})
+    app.add_exception_handler(Exception, _internal_error)
 
     @app.get("/health")
     def health() -> dict[str, Any]:
