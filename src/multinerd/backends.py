@@ -16,6 +16,7 @@ The ONNX path imports neither torch nor transformers' model code.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import os
@@ -92,6 +93,73 @@ def cpu_flags() -> frozenset[str]:
 def cpu_name() -> str:
     """The CPU's model name (``/proc/cpuinfo``), else what the platform module knows."""
     return _cpuinfo().get("model name") or platform.processor() or platform.machine()
+
+
+@dataclasses.dataclass(frozen=True)
+class Hardware:
+    """What this machine is, probed once by :func:`probe_hardware` and shown two ways.
+
+    Scores and speeds move between CPUs of one machine kind, so every report and every dry
+    run names the hardware; one probe keeps the two descriptions from drifting apart.
+    """
+
+    platform: str
+    python: str
+    cpu: str
+    cpu_count: int | None
+    bf16_flags: str
+    torch: str | None = None
+    gpus: tuple[str, ...] = ()
+    torch_threads: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The report's rows: platform, Python, CPU, the bf16 flags and, with torch, its version and device."""
+        info: dict[str, Any] = {
+            "platform": self.platform,
+            "python": self.python,
+            "cpu": self.cpu,
+            "cpu_count": self.cpu_count,
+            "bf16_flags": self.bf16_flags,
+        }
+        if self.torch is not None:
+            info["torch"] = self.torch
+            info["device"] = self.gpus[0] if self.gpus else "cpu"
+        return info
+
+    def line(self) -> str:
+        """The device training would use, in words (the dry run's first line)."""
+        if self.gpus:
+            return f"{len(self.gpus)} x GPU {', '.join(sorted(set(self.gpus)))}"
+        return f"CPU {self.cpu}, {self.cpu_count} cores, {self.torch_threads} torch threads"
+
+
+def probe_hardware() -> Hardware:
+    """Platform, Python, the CPU by name, the CPU flags that decide ``precision=auto`` (bf16 where one
+    of them is present, else fp32) and, when torch is installed, its version, threads and GPUs.
+    """
+    flags = cpu_flags()
+    found = Hardware(
+        platform=platform.platform(),
+        python=platform.python_version(),
+        cpu=cpu_name(),
+        cpu_count=os.cpu_count(),
+        bf16_flags=", ".join(f"{flag} {'yes' if flag in flags else 'no'}" for flag in BF16_CPU_FLAGS),
+    )
+    try:
+        import torch
+    except ImportError:
+        return found
+    gpus: tuple[str, ...] = ()
+    if torch.cuda.is_available():
+        gpus = tuple(torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count()))
+    return dataclasses.replace(
+        found, torch=torch.__version__, gpus=gpus, torch_threads=torch.get_num_threads()
+    )
+
+
+def describe_hardware() -> dict[str, Any]:
+    """:func:`probe_hardware` as the report shows it (``run.hardware`` in ``report.json``)."""
+    return probe_hardware().as_dict()
 
 
 def cpu_bf16_feature() -> str | None:

@@ -24,9 +24,10 @@ import torch
 from transformers import TrainerCallback
 from transformers.trainer_pt_utils import get_length_grouped_indices
 
-from multinerd.backends import cpu_name
+from multinerd.backends import probe_hardware
 from multinerd.config import Config
 from multinerd.corpus import load_corpus
+from multinerd.markdown import duration
 from multinerd.modelhub import load_tokenizer
 from multinerd.systems import system_schemes
 from multinerd.training import (
@@ -41,14 +42,6 @@ from multinerd.training import (
 #: Optimiser steps run before timing starts (allocations, kernel selection) and steps timed.
 WARMUP_STEPS = 2
 TIMED_STEPS = 6
-
-
-def hardware() -> str:
-    """The device training would use, in words."""
-    if torch.cuda.is_available():
-        names = {torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())}
-        return f"{torch.cuda.device_count()} x GPU {', '.join(sorted(names))}"
-    return f"CPU {cpu_name()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads"
 
 
 def batch_lengths(lengths: Sequence[int], batch_size: int, *, grouped: bool, seed: int) -> list[list[int]]:
@@ -256,15 +249,12 @@ def dry_run(config: Config, systems: Sequence[str] = ("A", "B")) -> DryRun:
                     )
                 )
             estimates.append(estimate_system(config, system, splits, costs))
-    return DryRun(corpus.source, hardware(), estimates, time.perf_counter() - started)
+    return DryRun(corpus.source, probe_hardware().line(), estimates, time.perf_counter() - started)
 
 
-def _duration(seconds: float) -> str:
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.1f} min"
-    return f"{seconds / 3600:.1f} h"
+def _rough(seconds: float) -> str:
+    """An estimate in one unit: its digits should not claim more than a few timed steps can tell."""
+    return duration(seconds, rough=True)
 
 
 def format_dry_run(result: DryRun) -> str:
@@ -281,14 +271,14 @@ def format_dry_run(result: DryRun) -> str:
                 f"({s.epochs:g} epochs), {s.evaluations} evaluations"
             ),
             (
-                f"  time       {s.seconds_per_step:.2f} s per step; {_duration(s.seconds_per_epoch)} per epoch "
-                f"+ {_duration(s.seconds_per_evaluation)} per evaluation; "
-                f"{_duration(s.seconds_total)} for the whole training"
+                f"  time       {s.seconds_per_step:.2f} s per step; {_rough(s.seconds_per_epoch)} per epoch "
+                f"+ {_rough(s.seconds_per_evaluation)} per evaluation; "
+                f"{_rough(s.seconds_total)} for the whole training"
             ),
         ]
     total = sum(s.seconds_total for s in result.systems)
     lines.append(
-        f"estimated training time, all systems: {_duration(total)} (at most: early stopping can end sooner; "
-        f"loading, checkpoints and test scoring come on top); this dry run took {_duration(result.setup_seconds)}"
+        f"estimated training time, all systems: {_rough(total)} (at most: early stopping can end sooner; "
+        f"loading, checkpoints and test scoring come on top); this dry run took {_rough(result.setup_seconds)}"
     )
     return "\n".join(lines)

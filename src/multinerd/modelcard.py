@@ -18,7 +18,8 @@ from typing import Any
 import yaml
 
 from multinerd.labels import TagScheme
-from multinerd.report import ci_text, flatten_settings, markdown_table, per_type_table
+from multinerd.markdown import ci_text, flatten_settings, markdown_table
+from multinerd.report import per_type_table
 from multinerd.systems import DEFAULT_HUB_DATASET, SAMPLE_SOURCE, multinerd_licence_applies
 
 MULTINERD_LICENSE = "cc-by-nc-sa-4.0"

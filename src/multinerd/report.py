@@ -1,30 +1,25 @@
-"""The human report (``report.md`` with PNG plots) and its machine twin (``report.json``).
+"""The human report (``report.md``) and its machine twin (``report.json``).
 
 Every number ``report.md`` shows is also in ``report.json``: the Markdown rounds, the
 JSON does not, and the ``headline`` rows in the JSON are the ones the Markdown table
-prints. Plots are drawn on bare matplotlib ``Figure`` objects (Agg canvas), never
-through pyplot, so writing a report changes no global backend and leaks no figures.
+prints. The plots it links are drawn by :mod:`multinerd.plots`; the table and number
+helpers are in :mod:`multinerd.markdown`.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import platform
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from matplotlib.figure import Figure
-
 from multinerd import decodingreport
+from multinerd.backends import describe_hardware
 from multinerd.labels import STRICT, entity_spans
+from multinerd.markdown import ci_text, duration, flatten_settings, markdown_table, num, p_text
+from multinerd.plots import A_IN_B, SYSTEMS, supports, write_plots
 from multinerd.scoring import MODES
 
-SYSTEMS: tuple[str, ...] = ("A", "B")
-A_IN_B = "A_in_B_space"
-COLORS = {"A": "#1f77b4", "B": "#d62728", A_IN_B: "#7f7f7f"}
 EXAMPLES_PER_TYPE = 3
 #: Sentences longer than this are shown as a window of words around their first error.
 EXAMPLE_WINDOW = 40
@@ -55,72 +50,6 @@ HOW_TO_READ = """\
 - **Support** is the number of gold entities of a type. Scores on types with a support of a few
   dozen or less are noisy; macro averages are taken over the types with support > 0.
 """
-
-
-# --- small formatting helpers ---------------------------------------------------------------------
-
-
-def _num(value: float | None, digits: int = 3) -> str:
-    return "–" if value is None else f"{value:.{digits}f}"
-
-
-def ci_text(interval: Sequence[float] | None, digits: int = 3) -> str:
-    return "" if not interval else f" [{interval[0]:.{digits}f}, {interval[1]:.{digits}f}]"
-
-
-def _p(value: float | None) -> str:
-    return "–" if value is None else f"{value:.3g}"
-
-
-def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]], align: str | None = None) -> str:
-    """A GitHub Markdown table; ``align`` is one letter per column (l or r), numbers right by default."""
-    align = align or "l" + "r" * (len(header) - 1)
-    rule = ["---:" if a == "r" else "---" for a in align]
-    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(rule) + " |"]
-    lines += ["| " + " | ".join(str(cell).replace("|", "\\|") for cell in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
-def _duration(seconds: float) -> str:
-    minutes, secs = divmod(round(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h {minutes:02d}m {secs:02d}s" if hours else f"{minutes}m {secs:02d}s"
-
-
-def flatten_settings(settings: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for key, value in settings.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            flat |= flatten_settings(value, f"{name}.")
-        else:
-            flat[name] = value
-    return flat
-
-
-def describe_hardware() -> dict[str, Any]:
-    """Platform, Python, the CPU by name, the CPU flags that decide ``precision=auto`` (bf16 where one
-    of them is present, else fp32) and, when torch is installed, its version and the GPU if any.
-
-    Scores and speeds move between CPUs of one machine kind; every figure names its CPU with this.
-    """
-    from multinerd.backends import BF16_CPU_FLAGS, cpu_flags, cpu_name
-
-    flags = cpu_flags()
-    info: dict[str, Any] = {
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "cpu": cpu_name(),
-        "cpu_count": os.cpu_count(),
-        "bf16_flags": ", ".join(f"{flag} {'yes' if flag in flags else 'no'}" for flag in BF16_CPU_FLAGS),
-    }
-    try:
-        import torch
-    except ImportError:
-        return info
-    info["torch"] = torch.__version__
-    info["device"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
-    return info
 
 
 # --- the headline -------------------------------------------------------------------------------
@@ -168,12 +97,12 @@ def _headline_table(rows: list[dict[str, Any]]) -> str:
             cell
             for mode in MODES
             for cell in (
-                _num(row[mode]["precision"]),
-                _num(row[mode]["recall"]),
-                _num(row[mode]["f1"]) + ci_text(row[mode]["ci95"]),
+                num(row[mode]["precision"]),
+                num(row[mode]["recall"]),
+                num(row[mode]["f1"]) + ci_text(row[mode]["ci95"]),
             )
         ]
-        + [_num(row["token_accuracy"]), f"{row['n_words_scored']:,}"]
+        + [num(row["token_accuracy"]), f"{row['n_words_scored']:,}"]
         for row in rows
     ]
     return markdown_table(header, body)
@@ -192,11 +121,11 @@ def reading(comparison: dict[str, Any], types: Sequence[str]) -> str:
     if low > 0 or high < 0:
         return (
             f"{better} beats {worse} by {size} on the same sentences and the same {len(types)} types; "
-            f"the 95% interval excludes zero (p = {_p(p_value)}), so this test set shows a real difference."
+            f"the 95% interval excludes zero (p = {p_text(p_value)}), so this test set shows a real difference."
         )
     return (
         f"{better} is ahead of {worse} by {size}, but the 95% interval includes zero "
-        f"(p = {_p(p_value)}): this test set cannot tell the two systems apart."
+        f"(p = {p_text(p_value)}): this test set cannot tell the two systems apart."
     )
 
 
@@ -204,10 +133,10 @@ def _comparison_section(results: dict[str, Any]) -> str:
     comparison = results["comparison"]
     types = _scheme_types(results[A_IN_B]) if A_IN_B in results else list(comparison["per_type"])
     rows = [
-        ["A in B's space", _num(comparison["f1_a"]) + ci_text(comparison.get("ci95_a")), "", ""],
-        ["B", _num(comparison["f1_b"]) + ci_text(comparison.get("ci95_b")), "", ""],
+        ["A in B's space", num(comparison["f1_a"]) + ci_text(comparison.get("ci95_a")), "", ""],
+        ["B", num(comparison["f1_b"]) + ci_text(comparison.get("ci95_b")), "", ""],
         ["**B − A**", f"**{comparison['difference']:+.3f}**" + ci_text(comparison["ci95"]),
-         _p(comparison["p_value"]), f"{comparison['n_resamples']:,}"],
+         p_text(comparison["p_value"]), f"{comparison['n_resamples']:,}"],
     ]  # fmt: skip
     return "\n\n".join(
         [
@@ -292,15 +221,15 @@ def _notes_text(label: str, metrics: dict[str, Any]) -> str | None:
 def per_type_table(metrics: dict[str, Any]) -> str:
     ci = metrics.get("ci95_per_type", {}).get("strict", {})
     rows = [
-        [entity_type, f"{row['support']:,}", _num(row["precision"]), _num(row["recall"]),
-         _num(row["f1"]) + ci_text(ci.get(entity_type)),
-         _num(metrics["lenient"]["per_type"][entity_type]["f1"])]
+        [entity_type, f"{row['support']:,}", num(row["precision"]), num(row["recall"]),
+         num(row["f1"]) + ci_text(ci.get(entity_type)),
+         num(metrics["lenient"]["per_type"][entity_type]["f1"])]
         for entity_type, row in metrics["strict"]["per_type"].items()
     ]  # fmt: skip
     for name in ("micro", "macro"):
         block = metrics["strict"][name]
-        rows.append([f"*{name}*", "", _num(block["precision"]), _num(block["recall"]), _num(block["f1"]),
-                     _num(metrics["lenient"][name]["f1"])])  # fmt: skip
+        rows.append([f"*{name}*", "", num(block["precision"]), num(block["recall"]), num(block["f1"]),
+                     num(metrics["lenient"][name]["f1"])])  # fmt: skip
     header = ["type", "support", "strict P", "strict R", "strict F1 (95% CI)", "lenient F1"]
     return markdown_table(header, rows)
 
@@ -309,8 +238,8 @@ def _per_type_comparison_table(results: dict[str, Any]) -> str:
     comparison = results["comparison"]
     b_metrics = results["B"]["metrics"]
     rows = [
-        [entity_type, f"{row['support']:,}", _num(row["f1_a"]), _num(row["f1_b"]),
-         f"{row['difference']:+.3f}" + ci_text(row["ci95"]), _p(row["p_value"])]
+        [entity_type, f"{row['support']:,}", num(row["f1_a"]), num(row["f1_b"]),
+         f"{row['difference']:+.3f}" + ci_text(row["ci95"]), p_text(row["p_value"])]
         for entity_type, row in comparison["per_type"].items()
         if entity_type in b_metrics["strict"]["per_type"]
     ]  # fmt: skip
@@ -395,142 +324,6 @@ def _examples_section(system: str, picked: dict[str, list[dict[str, Any]]], type
     return "\n".join(lines)
 
 
-# --- plots --------------------------------------------------------------------------------------
-
-
-def _save(figure: Figure, path: Path) -> None:
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-
-
-def _series(log: Sequence[dict[str, Any]], key: str) -> tuple[list[float], list[float]]:
-    points = [
-        (entry["step"], entry[key])
-        for entry in log
-        if entry.get("step") is not None and entry.get(key) is not None
-    ]
-    return [p[0] for p in points], [p[1] for p in points]
-
-
-def plot_learning_curves(path: Path, logs: dict[str, Sequence[dict[str, Any]]]) -> bool:
-    """Train loss, validation loss and validation F1 against step for each system; False if no log."""
-    panels = [
-        ("train_loss", "training loss"),
-        ("eval_loss", "validation loss"),
-        ("eval_f1", "validation strict F1"),
-    ]
-    if not any(_series(log, key)[0] for log in logs.values() for key, _ in panels):
-        return False
-    figure = Figure(figsize=(12, 4))
-    for position, (key, title) in enumerate(panels, start=1):
-        axes = figure.add_subplot(1, 3, position)
-        for system, log in logs.items():
-            steps, values = _series(log, key)
-            if steps:
-                axes.plot(steps, values, marker="o", markersize=4, color=COLORS[system],
-                          label=f"system {system}")  # fmt: skip
-        axes.set_title(title, fontsize=13)
-        axes.set_xlabel("training step", fontsize=11)
-        axes.set_ylabel(title, fontsize=11)
-        axes.grid(alpha=0.3)
-        if axes.lines:
-            axes.legend(fontsize=10)
-    figure.suptitle("Learning curves", fontsize=14)
-    _save(figure, path)
-    return True
-
-
-def plot_per_type(path: Path, systems: dict[str, dict[str, Any]]) -> bool:
-    """Bars of per-type strict F1 with 95% bootstrap intervals, systems side by side; False if no gold entity.
-
-    Types without gold entities in any system are left out: their F1 says nothing.
-    """
-    types = list(
-        dict.fromkeys(
-            t
-            for metrics in systems.values()
-            for t, row in metrics["strict"]["per_type"].items()
-            if row["support"]
-        )
-    )
-    if not types:
-        return False
-    height = 0.8 / len(systems)
-    figure = Figure(figsize=(9, 1.6 + 0.42 * len(types) * max(1, len(systems) / 1.5)))
-    axes = figure.add_subplot(1, 1, 1)
-    positions = np.arange(len(types))
-    for k, (system, metrics) in enumerate(systems.items()):
-        per_type, ci = metrics["strict"]["per_type"], metrics.get("ci95_per_type", {}).get("strict", {})
-        present = [i for i, t in enumerate(types) if t in per_type]
-        f1 = np.array([per_type[types[i]]["f1"] for i in present])
-        bounds = [ci.get(types[i]) or (f, f) for i, f in zip(present, f1)]
-        errors = np.array([[f - low, high - f] for f, (low, high) in zip(f1, bounds)]).T
-        axes.barh(positions[present] + (k - (len(systems) - 1) / 2) * height, f1, height=height, xerr=errors,
-                  capsize=3, color=COLORS[system], label=f"system {system}")  # fmt: skip
-    first = next(iter(systems.values()))["strict"]["per_type"]
-    labels = [f"{t} (n={first[t]['support']:,})" if t in first else t for t in types]
-    axes.set_yticks(positions, labels, fontsize=11)
-    axes.invert_yaxis()
-    axes.set_xlim(0, 1.05)
-    axes.set_xlabel("strict F1 on the test split (bars: 95% bootstrap interval)", fontsize=11)
-    axes.set_title("Strict F1 per entity type", fontsize=13, pad=30)
-    axes.grid(axis="x", alpha=0.3)
-    # Above the bars, so it never hides one.
-    axes.legend(fontsize=10, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=len(systems), frameon=False)
-    _save(figure, path)
-    return True
-
-
-def plot_confusion(path: Path, confusion: dict[str, Any], supports: dict[str, int], title: str) -> bool:
-    """Heat map of where each gold type's entities went, as shares of the row; False if no gold entity."""
-    rows = [t for t in confusion["rows"] if supports.get(t, 0) > 0]
-    if not rows:
-        return False
-    columns = confusion["columns"]
-    counts = np.array([[confusion["rows"][t][c] for c in columns] for t in rows], dtype=float)
-    shares = counts / counts.sum(axis=1, keepdims=True)
-    figure = Figure(figsize=(2.5 + 0.62 * len(columns), 2 + 0.5 * len(rows)))
-    axes = figure.add_subplot(1, 1, 1)
-    image = axes.imshow(shares, cmap="Blues", vmin=0, vmax=1, aspect="auto")
-    for i in range(len(rows)):
-        for j in range(len(columns)):
-            if counts[i, j]:
-                axes.text(j, i, f"{int(counts[i, j])}", ha="center", va="center", fontsize=9,
-                          color="white" if shares[i, j] > 0.6 else "black")  # fmt: skip
-    axes.set_xticks(range(len(columns)), columns, rotation=45, ha="right", fontsize=10)
-    axes.set_yticks(range(len(rows)), [f"{t} ({supports[t]:,})" for t in rows], fontsize=10)
-    axes.set_xlabel("predicted (span with the same boundaries), or the kind of error", fontsize=11)
-    axes.set_ylabel("gold type (support)", fontsize=11)
-    axes.set_title(title, fontsize=13)
-    figure.colorbar(image, ax=axes, label="share of the gold type's entities")
-    _save(figure, path)
-    return True
-
-
-def _supports(metrics: dict[str, Any]) -> dict[str, int]:
-    return {t: row["support"] for t, row in metrics["strict"]["per_type"].items()}
-
-
-def _write_plots(plots: Path, results: dict[str, Any]) -> dict[str, str]:
-    """Every plot the report links, as {name: path relative to the report}."""
-    plots.mkdir(parents=True, exist_ok=True)
-    written: dict[str, str] = {}
-    systems = {key: results[key] for key in SYSTEMS if key in results}
-    logs = {key: entry.get("train_log") or [] for key, entry in systems.items()}
-    if plot_learning_curves(plots / "learning_curves.png", logs):
-        written["learning_curves"] = "plots/learning_curves.png"
-    if plot_per_type(plots / "per_type_f1.png", {key: entry["metrics"] for key, entry in systems.items()}):
-        written["per_type_f1"] = "plots/per_type_f1.png"
-    for key, entry in systems.items():
-        metrics = entry["metrics"]
-        title = f"System {key}: where the gold entities went"
-        if plot_confusion(plots / f"confusion_{key}.png", metrics["confusion"], _supports(metrics), title):
-            written[f"confusion_{key}"] = f"plots/confusion_{key}.png"
-    if decodingreport.plot_precision_recall(plots / "precision_recall.png", results):
-        written["precision_recall"] = "plots/precision_recall.png"
-    return written
-
-
 # --- the report ---------------------------------------------------------------------------------
 
 
@@ -555,7 +348,7 @@ def _run_section(run_info: dict[str, Any], results: dict[str, Any]) -> str:
             value = json.dumps(value, ensure_ascii=False)
         rows.append([key.replace("_", " "), f"`{value}`" if key in ("data_fingerprint",) else str(value)])
     for system, seconds in (run_info.get("seconds") or {}).items():
-        rows.append([f"time, system {system}", _duration(seconds)])
+        rows.append([f"time, system {system}", duration(seconds)])
     problems = run_info.get("data_problems")
     if problems is not None:
         rows.append(["data problems found", f"{len(problems):,} (listed in report.json)"])
@@ -617,7 +410,7 @@ def _markdown(results: dict[str, Any], run_info: dict[str, Any], headline: list[
     for key in SYSTEMS:
         if key in results:
             metrics = results[key]["metrics"]
-            parts += [f"### System {key}", _confusion_table(metrics["confusion"], _supports(metrics))]
+            parts += [f"### System {key}", _confusion_table(metrics["confusion"], supports(metrics))]
             if f"confusion_{key}" in plots:
                 parts.append(f"![Confusion heat map, system {key}]({plots[f'confusion_{key}']})")
     parts += [part for part in (decodingreport.confidence_section(results, plots),) if part]
@@ -656,7 +449,7 @@ def write_report(out_dir: str | Path, *, results: dict[str, Any], run_info: dict
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     run = {**run_info, "hardware": run_info.get("hardware") or describe_hardware()}
-    plots = _write_plots(out / "plots", results)
+    plots = write_plots(out / "plots", results)
     headline = headline_rows(results)
     examples = {key: pick_examples(results[key].get("examples") or []) for key in SYSTEMS if key in results}
     payload: dict[str, Any] = {key: metrics_of(results, key) for key in (*SYSTEMS, A_IN_B) if key in results}
@@ -702,7 +495,7 @@ def write_evaluation_report(out_dir: str | Path, metrics: dict[str, Any]) -> Non
         "## Per entity type",
         per_type_table(metrics),
         "## Where the gold entities went",
-        _confusion_table(metrics["confusion"], _supports(metrics)),
+        _confusion_table(metrics["confusion"], supports(metrics)),
         "## How to read this",
         HOW_TO_READ,
     ]
