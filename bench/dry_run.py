@@ -23,7 +23,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from multinerd.config import load_config
-from multinerd.corpus import load_corpus
+from multinerd.corpus import load_configured
 from multinerd.dryrun import dry_run, format_dry_run
 from multinerd.systems import system_schemes
 from multinerd.training import train_system
@@ -40,7 +40,7 @@ def main() -> None:
     args = parser.parse_args()
     config = load_config(args.config, args.set)
     load_before = os.getloadavg()
-    corpus = load_corpus(config.data.source, **config.data.loader_options())
+    corpus = load_configured(config.data)
     estimates, real, dry_seconds = [], {}, 0.0
     with tempfile.TemporaryDirectory(prefix="bench-dry-run-") as tmp:
         for system in (s for s in args.systems.split(",") if s in system_schemes(corpus, config)):

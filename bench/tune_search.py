@@ -25,7 +25,7 @@ from typing import Any
 
 from multinerd import scoring
 from multinerd.config import Config, load_config
-from multinerd.corpus import load_corpus
+from multinerd.corpus import load_configured
 from multinerd.labels import MULTINERD_TAGS
 from multinerd.pipeline import predict
 from multinerd.samplegen import HUB_PREFIX, generate_sentences
@@ -71,7 +71,7 @@ def compare_on_test(
 
 
 def bench_corpus(name: str, config: Config, work: Path, trials: int) -> dict[str, Any]:
-    corpus = load_corpus(config.data.source, **config.data.loader_options())
+    corpus = load_configured(config.data)
     scheme = system_scheme(corpus, config, "B")
     started = time.perf_counter()
     default = train_system(config, "B", corpus, work / "default")

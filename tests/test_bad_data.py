@@ -7,7 +7,7 @@ loading with a one-line ``DataError`` that names the file and the line of the ba
 ``on_error="skip"`` exactly that record (the whole sentence) is dropped and counted, and
 every other sentence comes back exactly as written.
 
-What counts as a word (decided here and in ``corpus._token_problem``):
+What counts as a word (decided here and in ``records.token_problem``):
 
 - valid words: emoji (also ZWJ sequences and flags), right-to-left letters (Hebrew, Arabic,
   with or without a right-to-left mark beside them), tokens made only of combining marks

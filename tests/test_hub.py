@@ -10,7 +10,7 @@ import pytest
 
 from multinerd.audit import audit
 from multinerd.config import load_config
-from multinerd.corpus import DataError, load_corpus
+from multinerd.corpus import DataError, load_configured, load_corpus
 from test_real_data import TINY_TRAINING
 
 
@@ -132,7 +132,7 @@ def test_disk_dataset_with_classlabel_names_and_renamed_columns(tmp_path: Path) 
     config = load_config(
         overrides=[f"data.source=disk:{root}", "data.tokens_column=words", "data.tags_column=labels"]
     )
-    corpus = load_corpus(config.data.source, **config.data.loader_options())
+    corpus = load_configured(config.data)
     assert not corpus.multinerd_tags
     assert sorted(corpus.splits) == ["test", "train", "validation"]
     assert corpus.splits["train"][1].tags == ("O", "B-creative-work", "I-creative-work", "O", "B-corporation")

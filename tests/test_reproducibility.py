@@ -17,9 +17,9 @@ import yaml
 from safetensors.torch import load_file
 
 from multinerd.config import load_config
-from multinerd.corpus import corpus_fingerprint
+from multinerd.corpus import corpus_fingerprint, load_configured
 from multinerd.modelhub import resolve_model_name
-from multinerd.pipeline import evaluate_model, load_data
+from multinerd.pipeline import evaluate_model
 from multinerd.training import read_train_log, train_system
 
 pytestmark = pytest.mark.slow
@@ -42,7 +42,7 @@ SETTINGS = [
 
 def train_and_score(config, output: Path, system: str) -> tuple[Path, dict]:
     """Train ``system`` into ``output`` and score it on the test split; the model dir and its metrics.json."""
-    corpus = load_data(config)
+    corpus = load_configured(config.data)
     result = train_system(config, system, corpus, output)
     evaluate_model(result.model_dir, config, output=output / "eval")
     return result.model_dir, json.loads((output / "eval" / "metrics.json").read_text(encoding="utf-8"))
@@ -100,7 +100,7 @@ def test_the_saved_multinerd_yaml_alone_reruns_the_training_exactly(first_two, t
     saved = dir_one / "multinerd.yaml"
     record = yaml.safe_load(saved.read_text(encoding="utf-8"))
     config = load_config(saved)
-    assert corpus_fingerprint(load_data(config)) == record["data_fingerprint"]
+    assert corpus_fingerprint(load_configured(config.data)) == record["data_fingerprint"]
     rerun_dir, rerun_metrics = train_and_score(config, tmp_path, record["scheme"]["name"])
     assert rerun_dir.name == dir_one.name
     assert_same_weights(weights(dir_one), weights(rerun_dir))

@@ -26,7 +26,7 @@ from transformers.trainer_pt_utils import get_length_grouped_indices
 
 from multinerd.backends import probe_hardware
 from multinerd.config import Config
-from multinerd.corpus import load_corpus
+from multinerd.corpus import load_configured
 from multinerd.markdown import duration
 from multinerd.modelhub import load_tokenizer
 from multinerd.systems import system_schemes
@@ -231,7 +231,7 @@ def dry_run(config: Config, systems: Sequence[str] = ("A", "B")) -> DryRun:
     data, and differ only in the size of the output layer.
     """
     started = time.perf_counter()
-    corpus = load_corpus(config.data.source, **config.data.loader_options())
+    corpus = load_configured(config.data)
     schemes = system_schemes(corpus, config)
     estimates = []
     costs = None

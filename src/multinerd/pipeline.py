@@ -17,7 +17,7 @@ from typing import Any
 
 from multinerd import calibration, modelcard, progress, report, scoring
 from multinerd.config import Config, ConfigError
-from multinerd.corpus import Corpus, Sentence, corpus_fingerprint, load_corpus
+from multinerd.corpus import Corpus, Sentence, corpus_fingerprint, load_configured
 from multinerd.decoding import DEFAULT_DECODING, Probabilities, compare_decodings
 from multinerd.labels import STRICT, TagScheme, entity_spans
 from multinerd.systems import System, default_b_types, saved_system, scoring_scheme, systems_of
@@ -29,11 +29,6 @@ logger = logging.getLogger(__name__)
 
 #: Test and validation scores are computed in fp32 whatever the training precision, so they do not move.
 SCORING_PRECISION = "fp32"
-
-
-def load_data(config: Config) -> Corpus:
-    """The corpus named by ``data.source`` with the configured filters."""
-    return load_corpus(config.data.source, **config.data.loader_options())
 
 
 def unknown_gold_types(gold: Sequence[Sequence[str]], known: Sequence[str]) -> dict[str, int]:
@@ -162,7 +157,7 @@ def evaluate_model(
     """
     system = saved_system(model_dir)
     scheme = scoring_scheme(system.scheme, scheme_name, default_b_types(config, system.multinerd_tags))
-    corpus = load_data(config)
+    corpus = load_configured(config.data)
     sentences = corpus.get(split)
     if not sentences:
         found = ", ".join(name for name, rows in corpus.splits.items() if rows) or "none"
@@ -285,7 +280,7 @@ def run_once(config: Config, output: Path, *, resume: bool = False) -> dict[str,
     Returns the results the report was written from, with the run's description under ``"run"``;
     other processes of a distributed run return an empty dict.
     """
-    corpus = load_data(config)
+    corpus = load_configured(config.data)
     systems = systems_of(corpus, config)
     schemes = {name: system.scheme for name, system in systems.items()}
     stages = len(schemes) + 3  # data, one per system, test, report

@@ -22,9 +22,9 @@ from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
 
+from multinerd.corpus import SAMPLE_DIR
 from multinerd.labels import MULTINERD_TAGS, MULTINERD_TYPES
 
-SAMPLE_DIR = Path(__file__).parent / "data" / "sample"
 #: Sizes of the bundled sample: small enough to train MiniLM-L6 in a minute or two on 2 CPU cores.
 SAMPLE_SIZES: dict[str, int] = {"train": 1200, "validation": 300, "test": 400}
 SAMPLE_OTHER_SIZES: dict[str, int] = {"train": 100, "validation": 100, "test": 100}

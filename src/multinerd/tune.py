@@ -31,7 +31,7 @@ from transformers import TrainerCallback
 
 from multinerd import progress
 from multinerd.config import Config, ConfigError
-from multinerd.corpus import Corpus, load_corpus
+from multinerd.corpus import Corpus, load_configured
 from multinerd.training import build_trainer, system_scheme
 
 logger = logging.getLogger(__name__)
@@ -246,7 +246,7 @@ def tune(
     """Run (or continue, or join) the search until the study holds ``tune.trials`` finished trials
     or ``tune.timeout`` seconds pass, then write the study's files to ``output``."""
     output.mkdir(parents=True, exist_ok=True)
-    corpus = search_corpus(corpus or load_corpus(config.data.source, **config.data.loader_options()))
+    corpus = search_corpus(corpus or load_configured(config.data))
     study = open_study(config, output, storage, study_name or f"multinerd-{system}")
     started = time.time()
     timeout = config.tune.timeout
