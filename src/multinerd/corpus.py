@@ -23,7 +23,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from multinerd.hfdata import DEFAULT_HUB_DATASET, Loaded, load_disk, load_hub, tag_names
 from multinerd.labels import MULTINERD_TAGS, MULTINERD_TYPES, TagError, repair_iob2
@@ -37,6 +37,9 @@ from multinerd.readers import (
 )
 from multinerd.schemes import SCHEMES, SchemeError, detect, parse_tag, to_iob2
 from multinerd.systems import uses_multinerd_tags
+
+if TYPE_CHECKING:
+    from multinerd.config import DataConfig
 
 SPLITS: tuple[str, ...] = ("train", "validation", "test")
 #: Split names found in the wild and the name the corpus uses for each.
@@ -692,3 +695,8 @@ def corpus_fingerprint(corpus: Corpus) -> str:
             digest.update(" ".join(sentence.tags).encode())
             digest.update(b"\x1e")
     return digest.hexdigest()[:16]
+
+
+def load_configured(data: DataConfig) -> Corpus:
+    """The corpus a config's ``data`` section names, read with its options (every command reads data so)."""
+    return load_corpus(data.source, **data.loader_options())
