@@ -29,9 +29,9 @@ from multinerd.config import Config
 from multinerd.corpus import load_corpus
 from multinerd.modelhub import load_tokenizer
 from multinerd.systems import system_schemes
+from multinerd.train_progress import TrainProgress
 from multinerd.training import (
     EncodedSplit,
-    TrainProgress,
     WindowDataset,
     build_trainer,
     encode_split,
