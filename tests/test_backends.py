@@ -95,7 +95,8 @@ def test_training_precision_uses_bf16_autocast_on_a_bf16_cpu(with_bf16, tmp_path
 def test_train_log_lines_say_which_precision(tmp_path):
     from types import SimpleNamespace
 
-    from multinerd.training import TrainLogCallback, read_train_log
+    from multinerd.modeldir import read_train_log
+    from multinerd.train_progress import TrainLogCallback
 
     callback = TrainLogCallback(tmp_path / "train_log.jsonl", "bf16")
     state = SimpleNamespace(is_world_process_zero=True, epoch=1.0, global_step=3, log_history=[{"loss": 0.5}])

@@ -55,11 +55,39 @@ def test_bad_setting_is_a_one_line_error(capsys):
     assert "data.on_error" in capsys.readouterr().err
 
 
+#: What the quick run did more than once, if anything: model loads per directory, corpus hashes, card writes.
+QUICK_RUN_COUNTS: dict[str, list] = {"loads": [], "fingerprints": [], "cards": []}
+
+
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
+    from multinerd import modelcard, pipeline, training
+    from multinerd.tagger import Tagger
+
+    def counting(name, original):
+        def wrapper(*args, **kwargs):
+            QUICK_RUN_COUNTS[name].append(Path(args[0]).name if name != "fingerprints" else "corpus")
+            return original(*args, **kwargs)
+
+        return wrapper
+
     output = tmp_path_factory.mktemp("run")
-    assert main(["run", "--config", "configs/quickstart.yaml", "--output", str(output), *TINY_RUN]) == 0
+    with pytest.MonkeyPatch.context() as patch:
+        load = Tagger.from_pretrained.__func__
+        patch.setattr(Tagger, "from_pretrained", classmethod(lambda cls, path, *a, **k: (
+            QUICK_RUN_COUNTS["loads"].append(Path(path).name), load(cls, path, *a, **k))[1]))
+        patch.setattr(training, "corpus_fingerprint", counting("fingerprints", training.corpus_fingerprint))
+        patch.setattr(pipeline, "corpus_fingerprint", counting("fingerprints", pipeline.corpus_fingerprint))
+        patch.setattr(modelcard, "write_model_card", counting("cards", modelcard.write_model_card))
+        assert main(["run", "--config", "configs/quickstart.yaml", "--output", str(output), *TINY_RUN]) == 0
     return output
+
+
+@pytest.mark.slow
+def test_run_loads_each_model_once_hashes_the_corpus_once_and_writes_each_card_once(quick_run):
+    assert sorted(QUICK_RUN_COUNTS["loads"]) == ["A", "B"]
+    assert QUICK_RUN_COUNTS["fingerprints"] == ["corpus"]
+    assert sorted(QUICK_RUN_COUNTS["cards"]) == ["A", "B"]
 
 
 @pytest.mark.slow

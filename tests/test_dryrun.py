@@ -11,7 +11,8 @@ from multinerd.cli import main
 from multinerd.config import load_config
 from multinerd.corpus import load_corpus
 from multinerd.dryrun import batch_lengths, dry_run, padded_tokens
-from multinerd.training import read_train_log, train_system
+from multinerd.modeldir import read_train_log
+from multinerd.training import train_system
 
 
 def test_padding_counts_each_batch_up_to_its_longest_window():

@@ -26,9 +26,9 @@ def write(directory: Path, name: str, text: str) -> Path:
 
 
 def test_one_name_for_the_run_record():
-    from multinerd import export, training
+    from multinerd import export, outputs
 
-    assert training.CONFIG_FILE is modeldir.CONFIG_FILE == "multinerd.yaml"
+    assert outputs.CONFIG_FILE is modeldir.CONFIG_FILE == "multinerd.yaml"
     assert modeldir.CONFIG_FILE in export.COPIED_FILES
 
 

@@ -89,7 +89,11 @@ Oslo B-LOC
 
 
 def _probabilities_from(fake_predict):
-    """A stand-in for ``pipeline.predict_probabilities``: one-hot rows of the tags ``fake_predict`` gives."""
+    """A stand-in for ``pipeline.predict_probabilities``: one-hot rows of the tags ``fake_predict`` gives.
+
+    With ``pipeline.load_for_scoring`` faked to return the model directory, the "tagger" it
+    receives is that directory.
+    """
     import numpy as np
 
     from multinerd.decoding import Probabilities
@@ -235,6 +239,7 @@ def test_run_with_bootstrap_zero_gives_no_verdict(tmp_path, monkeypatch):
         return [list(s.tags) for s in sentences]
 
     monkeypatch.setattr(pipeline, "train_system", fake_train)
+    monkeypatch.setattr(pipeline, "load_for_scoring", lambda model_dir, *args, **kwargs: model_dir)
     monkeypatch.setattr(pipeline, "predict_probabilities", _probabilities_from(fake_predict))
     config = load_config(overrides=["data.source=sample", "eval.bootstrap=0", "data.max_sentences=20"])
     results = pipeline.run(config, tmp_path)
@@ -275,6 +280,7 @@ def test_train_writes_the_model_card_and_validation_metrics(tmp_path, monkeypatc
         return training.TrainResult(model_dir, scheme, EncodingStats(), EncodingStats(), 0.5, 1.0)
 
     monkeypatch.setattr(training, "train_system", fake_train)
+    monkeypatch.setattr(pipeline, "load_for_scoring", lambda model_dir, *args, **kwargs: model_dir)
     monkeypatch.setattr(
         pipeline,
         "predict_probabilities",

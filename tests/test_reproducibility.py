@@ -18,9 +18,10 @@ from safetensors.torch import load_file
 
 from multinerd.config import load_config
 from multinerd.corpus import corpus_fingerprint, load_configured
+from multinerd.modeldir import read_train_log
 from multinerd.modelhub import resolve_model_name
 from multinerd.pipeline import evaluate_model
-from multinerd.training import read_train_log, train_system
+from multinerd.training import train_system
 
 pytestmark = pytest.mark.slow
 

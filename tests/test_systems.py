@@ -127,8 +127,9 @@ def test_evaluate_gives_the_figures_of_run_for_every_model_it_scored(tmp_path: P
     from multinerd import pipeline
     from multinerd.corpus import corpus_fingerprint
     from multinerd.features import EncodingStats
+    from multinerd.outputs import save_run_config
     from multinerd.systems import systems_of
-    from multinerd.training import TrainResult, save_run_config
+    from multinerd.training import TrainResult
 
     def tiny_train(config, system, corpus, output, *, resume=False, **kwargs):
         chosen = systems_of(corpus, config)[system]
@@ -160,6 +161,6 @@ def test_evaluate_gives_the_figures_of_run_for_every_model_it_scored(tmp_path: P
         assert got["strict"]["per_type"].keys() == expected["strict"]["per_type"].keys()
         assert got["unknown_gold_types"] == {}
         if key == "B":
-            assert "(scheme B: 10 other types set to O, as in training)" in printed
+            assert "(scheme B: 10 other types set to O, as in training; viterbi decoding)" in printed
         if key == "A_in_B_space":
-            assert "(scheme B: 10 other types set to O (0 in training))" in printed
+            assert "(scheme B: 10 other types set to O (0 in training); viterbi decoding)" in printed

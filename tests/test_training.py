@@ -12,8 +12,9 @@ import pytest
 
 from multinerd.config import ConfigError, load_config
 from multinerd.corpus import load_corpus
+from multinerd.modeldir import read_train_log
 from multinerd.systems import system_schemes
-from multinerd.training import read_train_log, train_system
+from multinerd.training import train_system
 
 pytestmark = pytest.mark.slow
 

@@ -30,9 +30,9 @@ from multinerd.corpus import load_configured
 from multinerd.markdown import duration
 from multinerd.modelhub import load_tokenizer
 from multinerd.systems import system_schemes
+from multinerd.train_progress import TrainProgress
 from multinerd.training import (
     EncodedSplit,
-    TrainProgress,
     WindowDataset,
     build_trainer,
     encode_split,

@@ -31,6 +31,8 @@ TOKENIZER_FILE = "tokenizer.json"
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 #: The export's parity verdicts (:mod:`multinerd.export`).
 PARITY_JSON = "parity.json"
+#: One line per evaluation of a training run (epoch, step, losses, validation F1, precision).
+TRAIN_LOG = "train_log.jsonl"
 PARITY_MD = "parity.md"
 #: Suffix of the marker written next to an exported file kept with ``--force`` despite failing parity.
 REFUSED_SUFFIX = ".REFUSED"
@@ -187,3 +189,11 @@ def read_system_record(directory: Path) -> tuple[dict[str, Any] | None, str | No
     data = tree.get("data")
     source = data.get("source") if isinstance(data, dict) else None
     return record, source if isinstance(source, str) else None
+
+
+def read_train_log(model_dir: Path) -> list[dict[str, Any]]:
+    """The evaluations of the run that trained ``model_dir`` (empty for a model trained elsewhere)."""
+    path = model_dir / TRAIN_LOG
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]

@@ -12,12 +12,18 @@ the rest) says what to do.
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
-from multinerd.backends import INT8_FILE, ONNX_FILE
-from multinerd.modeldir import CONFIG_FILE, HF_CONFIG, PARITY_JSON
+import yaml
 
-#: Written into a model directory before it is renamed into place (see ``training.publish``).
+from multinerd.backends import INT8_FILE, ONNX_FILE
+from multinerd.config import Config
+from multinerd.modeldir import CONFIG_FILE, HF_CONFIG, PARITY_JSON, TRAIN_LOG
+from multinerd.systems import System
+
+#: Written into a model directory before it is renamed into place (see :func:`publish`).
 MODEL_MARKERS = (HF_CONFIG, CONFIG_FILE)
 #: Written last by ``multinerd run``.
 RUN_MARKER = "report.md"
@@ -61,3 +67,45 @@ def check_output(path: Path, kind: str, *, overwrite: bool = False, resume: bool
             else ("--resume to continue that run or --overwrite to replace it")
         )
         raise OutputExistsError(f"{found[0]} is a finished {kind} already; pass {ways}")
+
+
+def apply_umask(directory: Path) -> None:
+    """Give the files under ``directory`` the permissions the user's umask asks for.
+
+    Some writers (the weights file among them) create files readable by their owner only,
+    which locks other users out of a shared model folder; ``cp`` or ``open()`` would not.
+    """
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in [directory, *directory.rglob("*")]:
+        path.chmod((0o777 if path.is_dir() else 0o666) & ~umask)
+
+
+def save_run_config(model_dir: Path, config: Config, system: System, fingerprint: str) -> None:
+    """``multinerd.yaml``: the resolved settings, the scheme, the system (with its source's full
+    inventory and the types set to O, which ``evaluate`` maps gold by) and the data fingerprint."""
+    payload = config.to_dict() | {
+        "scheme": system.scheme.to_dict(),
+        "system": system.to_dict(),
+        "data_fingerprint": fingerprint,
+    }
+    (model_dir / CONFIG_FILE).write_text(yaml.safe_dump(payload, sort_keys=False), encoding="utf-8")
+
+
+def move_into_place(staging: Path, final_dir: Path, config: Config, system: System, fingerprint: str,
+                    log_path: Path) -> None:
+    """Give a saved model its settings and log, and move it to ``final_dir`` in one rename.
+
+    A model already there is replaced only now that the new one is complete; the work
+    directory the model was staged in (``OUT/.work/SYSTEM``) goes with it.
+    """
+    save_run_config(staging, config, system, fingerprint)
+    shutil.copyfile(log_path, staging / TRAIN_LOG)
+    apply_umask(staging)
+    if final_dir.exists():
+        shutil.rmtree(final_dir)
+    os.replace(staging, final_dir)
+    work_dir = log_path.parent
+    shutil.rmtree(work_dir)
+    if not any(work_dir.parent.iterdir()):
+        work_dir.parent.rmdir()

@@ -11,7 +11,7 @@ import json
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +20,12 @@ from multinerd.config import Config, ConfigError
 from multinerd.corpus import Corpus, Sentence, corpus_fingerprint, load_configured
 from multinerd.decoding import DEFAULT_DECODING, Probabilities, compare_decodings
 from multinerd.labels import STRICT, TagScheme, entity_spans
+from multinerd.modeldir import read_train_log
+from multinerd.progress import is_main_process
 from multinerd.systems import System, default_b_types, saved_system, scoring_scheme, systems_of
 from multinerd.tagfiles import read_tagged_file
 from multinerd.tagger import Tagger
-from multinerd.training import TrainResult, is_main_process, read_train_log, train_system
+from multinerd.training import TrainResult, train_system
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +44,7 @@ def unknown_gold_types(gold: Sequence[Sequence[str]], known: Sequence[str]) -> d
     return dict(sorted(counts.items()))
 
 
-def write_predictions(
+def write_gold_and_predictions(
     path: Path, sentences: Sequence[Sentence], gold: Sequence[list[str]], pred: Sequence[list[str]]
 ) -> None:
     """``predictions.jsonl``: one line per sentence, so any error can be looked at with its context.
@@ -110,11 +112,13 @@ def score_predictions(
     return Evaluation(metrics, gold, mapped)
 
 
-def predict_probabilities(
-    model_dir: Path, sentences: Sequence[Sentence], batch_size: int, backend: str | None = None
-) -> Probabilities:
+def load_for_scoring(model_dir: Path, batch_size: int, backend: str | None = None) -> Tagger:
+    """The model as every score reads it: in fp32 (:data:`SCORING_PRECISION`), its own backend unless told."""
+    return Tagger.from_pretrained(model_dir, batch_size=batch_size, backend=backend, precision=SCORING_PRECISION)
+
+
+def predict_probabilities(tagger: Tagger, sentences: Sequence[Sentence]) -> Probabilities:
     """Per-word label probabilities of ``sentences``: the one model call that every decoding reads."""
-    tagger = Tagger.from_pretrained(model_dir, batch_size=batch_size, backend=backend, precision=SCORING_PRECISION)
     return Probabilities(tuple(tagger.labels), tagger.predict_proba([list(s.words) for s in sentences]))
 
 
@@ -126,7 +130,7 @@ def predict(
     decoding: str = DEFAULT_DECODING,
 ) -> list[list[str]]:
     """Tags of ``sentences`` decoded by ``decoding``: the path ``run`` and ``evaluate`` both score."""
-    return predict_probabilities(model_dir, sentences, batch_size, backend).tags(decoding)
+    return predict_probabilities(load_for_scoring(model_dir, batch_size, backend), sentences).tags(decoding)
 
 
 def _write_scores(output: Path, metrics: dict[str, Any]) -> None:
@@ -173,7 +177,7 @@ def evaluate_model(
     evaluation.metrics["data_problems"] = corpus.problems
     if output is not None:
         _write_scores(output, evaluation.metrics)
-        write_predictions(output / "predictions.jsonl", sentences, evaluation.gold, evaluation.pred)
+        write_gold_and_predictions(output / "predictions.jsonl", sentences, evaluation.gold, evaluation.pred)
     return evaluation.metrics
 
 
@@ -194,25 +198,62 @@ def score_file(
     return metrics
 
 
-def describe_model(config: Config, result: TrainResult, corpus: Corpus) -> dict[str, Any]:
-    """Score the selected checkpoint on the validation split and write its files next to the model.
+@dataclass
+class SystemScores:
+    """A trained system scored on the test split: what ``report.json`` keeps of it, under its name."""
 
-    Writes ``validation_metrics.json``, the entity-score calibration fitted on validation
-    (``calibration.json``, see :mod:`multinerd.calibration`) and the model card (``README.md``)
-    into ``result.model_dir``; ``multinerd train`` calls this after training, and ``run``
-    before its test scores replace the card's figures. Returns the validation metrics.
+    metrics: dict[str, Any]
+    train_log: list[dict[str, Any]]
+    #: Every test sentence with an error; the report picks a few per type.
+    examples: list[dict[str, Any]]
+    #: The same probabilities under both decodings, with the paired bootstrap on the difference.
+    decodings: dict[str, Any]
+    #: Entity-score calibration on test, at the temperature fitted on validation.
+    confidence: dict[str, Any]
+
+
+@dataclass
+class RunResults:
+    """Everything ``run`` scored, in the shape the report and ``report.json`` are written from."""
+
+    systems: dict[str, SystemScores]
+    run: dict[str, Any]
+    a_in_b: dict[str, Any] | None = None
+    comparison: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        results: dict[str, Any] = {name: asdict(scores) for name, scores in self.systems.items()}
+        if self.a_in_b is not None:
+            results |= {"A_in_B_space": self.a_in_b, "comparison": self.comparison}
+        return results
+
+
+def validate_model(config: Config, result: TrainResult, system: System, corpus: Corpus, tagger: Tagger
+                   ) -> dict[str, Any]:
+    """Score the selected checkpoint on the validation split; fit the entity-score calibration on it.
+
+    Writes ``validation_metrics.json`` and ``calibration.json`` (see :mod:`multinerd.calibration`)
+    into ``result.model_dir``. Returns the validation metrics.
     """
-    validation = corpus.splits["validation"]
-    probabilities = predict_probabilities(result.model_dir, validation, config.train.eval_batch_size)
+    probabilities = predict_probabilities(tagger, corpus.splits["validation"])
     decoding = config.eval.decoding
-    system = systems_of(corpus, config)[result.scheme.name]
-    evaluation = score_predictions(validation, probabilities.tags(decoding), system, config, "validation")
+    evaluation = score_predictions(
+        corpus.splits["validation"], probabilities.tags(decoding), system, config, "validation"
+    )
     metrics = evaluation.metrics | {"decoding": decoding}
     table = calibration.entity_table(
         probabilities.probs, probabilities.ids(decoding), probabilities.labels, evaluation.gold
     )
     calibration.save(result.model_dir, calibration.fit(table) | {"decoding": decoding})
     (result.model_dir / "validation_metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
+    return metrics
+
+
+def describe_model(config: Config, result: TrainResult, corpus: Corpus) -> dict[str, Any]:
+    """``multinerd train``'s files next to a model: validation scores, calibration and the model card."""
+    system = systems_of(corpus, config)[result.scheme.name]
+    tagger = load_for_scoring(result.model_dir, config.train.eval_batch_size)
+    metrics = validate_model(config, result, system, corpus, tagger)
     write_card(config, result, metrics)
     return metrics
 
@@ -230,18 +271,20 @@ def write_card(config: Config, result: TrainResult, metrics: dict[str, Any]) -> 
     )
 
 
-def _test_system(
+def score_system(
     config: Config, result: TrainResult, system: System, corpus: Corpus, test: Sequence[Sentence]
-) -> dict[str, Any]:
-    """Score a trained system on the test split and write its files next to the model.
+) -> tuple[SystemScores, list[list[str]]]:
+    """Score a trained system on validation, then on the test split; write its files next to the model.
 
-    One model call gives the probabilities; the figures come from ``eval.decoding``, and the
-    other decoding is scored beside it (``decodings``), with entity-score calibration on
-    test (``confidence``). The validation scores of the selected checkpoint are written first (:func:`describe_model`),
-    then the card is rewritten with the test scores.
+    The model is loaded once for both splits. One model call per split gives the
+    probabilities; the figures come from ``eval.decoding``, and the other decoding is
+    scored beside it, with entity-score calibration on test. The card is written once, with
+    the test scores. Returns the scores and the test predictions (mapped into the system's
+    scheme) that A-in-B's comparison reads.
     """
-    describe_model(config, result, corpus)
-    probabilities = predict_probabilities(result.model_dir, test, config.train.eval_batch_size)
+    tagger = load_for_scoring(result.model_dir, config.train.eval_batch_size)
+    validate_model(config, result, system, corpus, tagger)
+    probabilities = predict_probabilities(tagger, test)
     decoding = config.eval.decoding
     evaluation = score_predictions(test, probabilities.tags(decoding), system, config, config.eval.split)
     evaluation.metrics["decoding"] = decoding
@@ -250,43 +293,71 @@ def _test_system(
         "validation": result.validation_stats.as_dict(),
     }
     (result.model_dir / "metrics.json").write_text(json.dumps(evaluation.metrics, indent=2), encoding="utf-8")
-    write_predictions(result.model_dir / "predictions.jsonl", test, evaluation.gold, evaluation.pred)
+    write_gold_and_predictions(result.model_dir / "predictions.jsonl", test, evaluation.gold, evaluation.pred)
     write_card(config, result, evaluation.metrics)
-    return {
-        "metrics": evaluation.metrics,
-        "train_log": read_train_log(result.model_dir),
-        "examples": error_examples(test, evaluation.gold, evaluation.pred),
-        "pred": evaluation.pred,
-        "decodings": compare_decodings(
-            evaluation.gold,
-            probabilities,
-            result.scheme,
-            decoding,
-            bootstrap=config.eval.bootstrap,
+    table = calibration.entity_table(
+        probabilities.probs, probabilities.ids(decoding), probabilities.labels, evaluation.gold
+    )
+    scores = SystemScores(
+        metrics=evaluation.metrics,
+        train_log=read_train_log(result.model_dir),
+        examples=error_examples(test, evaluation.gold, evaluation.pred),
+        decodings=compare_decodings(
+            evaluation.gold, probabilities, result.scheme, decoding, bootstrap=config.eval.bootstrap,
             seed=config.eval.seed,
         ),
-        "confidence": calibration.split_report(
-            calibration.entity_table(
-                probabilities.probs, probabilities.ids(decoding), probabilities.labels, evaluation.gold
-            ),
-            calibration.load(result.model_dir),
-        ),
+        confidence=calibration.split_report(table, calibration.load(result.model_dir)),
+    )
+    return scores, evaluation.pred
+
+
+def compare_in_b_space(
+    config: Config, systems: dict[str, System], test: Sequence[Sentence], pred: dict[str, list[list[str]]]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A's test predictions scored in B's label space, and the paired comparison of A and B there."""
+    b_scheme = systems["B"].scheme
+    a_in_b = score_predictions(test, pred["A"], systems["A"], config, config.eval.split, scheme=b_scheme)
+    a_in_b.metrics["scheme"] = "A in B's space"
+    comparison = scoring.compare(
+        a_in_b.gold, a_in_b.pred, pred["B"], scheme=b_scheme, bootstrap=config.eval.bootstrap, seed=config.eval.seed
+    )
+    return a_in_b.metrics, comparison
+
+
+def describe_run(config: Config, corpus: Corpus, fingerprint: str, systems: dict[str, System],
+                 trained: dict[str, TrainResult]) -> dict[str, Any]:
+    """The run's description in ``report.json`` (``run``): data, settings, times and precisions."""
+    return {
+        "data_source": corpus.source,
+        "data_fingerprint": fingerprint,
+        "data_problems": corpus.problems,
+        "tag_schemes_read": corpus.tag_schemes,
+        "sentences": {split: len(sentences) for split, sentences in corpus.splits.items()},
+        "model": config.model.name,
+        "schemes": {name: system.scheme.to_dict() for name, system in systems.items()},
+        "settings": config.to_dict(),
+        "seconds": {system: result.seconds for system, result in trained.items()},
+        "training_precision": {system: result.precision for system, result in trained.items()},
+        "scoring_precision": SCORING_PRECISION,
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
     }
 
 
 def run_once(config: Config, output: Path, *, resume: bool = False) -> dict[str, Any]:
     """Train A (and B where defined), score both on the test split, A in B's space, write the report.
 
-    Returns the results the report was written from, with the run's description under ``"run"``;
-    other processes of a distributed run return an empty dict.
+    Data flows one way: the corpus is read and fingerprinted once, each system is trained,
+    then loaded once and scored, then compared, then reported. Returns the results the
+    report was written from, with the run's description under ``"run"``; other processes of
+    a distributed run return an empty dict.
     """
     corpus = load_configured(config.data)
+    fingerprint = corpus_fingerprint(corpus)
     systems = systems_of(corpus, config)
-    schemes = {name: system.scheme for name, system in systems.items()}
-    stages = len(schemes) + 3  # data, one per system, test, report
+    stages = len(systems) + 3  # data, one per system, test, report
     sizes = ", ".join(f"{len(sentences)} {split}" for split, sentences in corpus.splits.items())
     progress.say(f"[1/{stages}] data {corpus.source}: {sizes} sentences")
-    if "B" not in schemes:
+    if "B" not in systems:
         logger.warning("no B types for %s (set data.b_types): training system A alone", corpus.source)
     test = corpus.splits.get(config.eval.split)
     if not test:
@@ -295,47 +366,21 @@ def run_once(config: Config, output: Path, *, resume: bool = False) -> dict[str,
     # Every process trains; only the main one tests, after all training, so that no process
     # waits at a collective operation while another is busy scoring.
     trained = {}
-    for stage, system in enumerate(schemes, start=2):
-        progress.say(f"[{stage}/{stages}] training {system}")
-        trained[system] = train_system(config, system, corpus, output, resume=resume)
+    for stage, name in enumerate(systems, start=2):
+        progress.say(f"[{stage}/{stages}] training {name}")
+        trained[name] = train_system(config, name, corpus, output, resume=resume, fingerprint=fingerprint)
     if not is_main_process():
         return {}
     progress.say(f"[{stages - 1}/{stages}] scoring {', '.join(trained)} on {config.eval.split}")
-    results: dict[str, Any] = {
-        system: _test_system(config, result, systems[system], corpus, test) for system, result in trained.items()
-    }
-    if "B" in schemes:
-        a_in_b = score_predictions(test, results["A"]["pred"], systems["A"], config, config.eval.split,
-                                   scheme=schemes["B"])  # fmt: skip
-        a_in_b.metrics["scheme"] = "A in B's space"
-        results["A_in_B_space"] = a_in_b.metrics
-        results["comparison"] = scoring.compare(
-            a_in_b.gold,
-            a_in_b.pred,
-            results["B"]["pred"],
-            scheme=schemes["B"],
-            bootstrap=config.eval.bootstrap,
-            seed=config.eval.seed,
-        )
-    run_info = {
-        "data_source": corpus.source,
-        "data_fingerprint": corpus_fingerprint(corpus),
-        "data_problems": corpus.problems,
-        "tag_schemes_read": corpus.tag_schemes,
-        "sentences": {split: len(sentences) for split, sentences in corpus.splits.items()},
-        "model": config.model.name,
-        "schemes": {name: scheme.to_dict() for name, scheme in schemes.items()},
-        "settings": config.to_dict(),
-        "seconds": {system: result.seconds for system, result in trained.items()},
-        "training_precision": {system: result.precision for system, result in trained.items()},
-        "scoring_precision": SCORING_PRECISION,
-        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-    }
-    for system in schemes:
-        del results[system]["pred"]
+    scored = {name: score_system(config, result, systems[name], corpus, test) for name, result in trained.items()}
+    results = RunResults({name: scores for name, (scores, _) in scored.items()},
+                         describe_run(config, corpus, fingerprint, systems, trained))  # fmt: skip
+    if "B" in systems:
+        pred = {name: test_pred for name, (_, test_pred) in scored.items()}
+        results.a_in_b, results.comparison = compare_in_b_space(config, systems, test, pred)
     progress.say(f"[{stages}/{stages}] writing the report to {output}")
-    report.write_report(output, results=results, run_info=run_info)
-    return results | {"run": run_info}
+    report.write_report(output, results=results.to_dict(), run_info=results.run)
+    return results.to_dict() | {"run": results.run}
 
 
 def run(config: Config, output: Path, *, seeds: Sequence[int] = (), resume: bool = False) -> dict[str, Any]:

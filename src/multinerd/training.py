@@ -9,7 +9,6 @@ appears under its final name only once it is complete. Under ``torchrun`` or
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -22,7 +21,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import yaml
 from transformers import (
     AutoConfig,
     AutoModelForTokenClassification,
@@ -42,15 +40,15 @@ from multinerd.config import Config, ConfigError
 from multinerd.corpus import Corpus, Sentence, corpus_fingerprint
 from multinerd.decoding import ARGMAX, DEFAULT_DECODING, check_decoding, decode_tags
 from multinerd.labels import TagScheme
-from multinerd.modeldir import CONFIG_FILE
+from multinerd.modeldir import TRAIN_LOG, read_train_log
 from multinerd.modelhub import load_tokenizer, resolve_model_name
-from multinerd.outputs import is_finished_model
+from multinerd.outputs import is_finished_model, move_into_place
 from multinerd.progress import is_main_process
-from multinerd.systems import System, systems_of
+from multinerd.systems import systems_of
+from multinerd.train_progress import TrainLogCallback, TrainProgress
 
 logger = logging.getLogger(__name__)
 
-TRAIN_LOG = "train_log.jsonl"
 CHECKPOINTS = "checkpoints"
 
 
@@ -149,103 +147,6 @@ class SequentialEvalTrainer(Trainer):
 
     def _get_eval_sampler(self, eval_dataset: torch.utils.data.Dataset) -> torch.utils.data.Sampler:
         return torch.utils.data.SequentialSampler(eval_dataset)
-
-
-class TrainLogCallback(TrainerCallback):
-    """Appends one line per evaluation to ``train_log.jsonl`` (main process only), with the precision used."""
-
-    def __init__(self, path: Path, precision: str = "fp32"):
-        self.path = path
-        self.precision = precision
-
-    def on_evaluate(self, args, state, control, metrics=None, **kwargs):
-        if not state.is_world_process_zero or metrics is None:
-            return
-        line = evaluation_record(state, metrics) | {"precision": self.precision}
-        with self.path.open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(line) + "\n")
-
-
-def evaluation_record(state: Any, metrics: dict[str, float]) -> dict[str, Any]:
-    """One evaluation as ``train_log.jsonl`` keeps it: epoch, step, last training loss, validation scores."""
-    train_losses = [entry["loss"] for entry in state.log_history if "loss" in entry]
-    return {
-        "epoch": round(state.epoch or 0.0, 4),
-        "step": state.global_step,
-        "train_loss": train_losses[-1] if train_losses else None,
-        "eval_loss": metrics.get("eval_loss"),
-        "eval_f1": metrics.get("eval_f1"),
-        "time": round(time.time(), 3),
-    }
-
-
-def evaluation_line(system: str, record: dict[str, Any], max_steps: int, best: float | None) -> str:
-    """``A step 12/24 (epoch 1.00): train loss 0.4123, validation loss 0.3810, F1 0.5123 (best 0.5123)``."""
-    def figure(value: float | None) -> str:
-        return "n/a" if value is None else f"{value:.4f}"
-
-    best_text = f" (best {best:.4f})" if best is not None else ""
-    return (
-        f"{system} step {record['step']}/{max_steps} (epoch {record['epoch']:.2f}): "
-        f"train loss {figure(record['train_loss'])}, validation loss {figure(record['eval_loss'])}, "
-        f"F1 {figure(record['eval_f1'])}{best_text}"
-    )
-
-
-class TrainProgress(TrainerCallback):
-    """Labelled bars (``A train``, ``A validation``) with loss and validation F1, one line per evaluation.
-
-    It replaces the Trainer's own bars, which are unlabelled and print every log as a raw
-    dictionary. Off a terminal no bar is drawn (see :mod:`multinerd.progress`): only the
-    evaluation lines, so a log file reads in one screen. Main process only.
-    """
-
-    def __init__(self, system: str):
-        self.system = system
-        self.train_bar: Any = None
-        self.eval_bar: Any = None
-        self.postfix: dict[str, str] = {}
-
-    def on_train_begin(self, args, state, control, **kwargs):
-        if state.is_world_process_zero:
-            self.train_bar = progress.bar(f"{self.system} train", total=state.max_steps)
-            self.train_bar.update(state.global_step)  # a resumed run starts part-way
-
-    def on_step_end(self, args, state, control, **kwargs):
-        if self.train_bar is not None:
-            self.train_bar.update(state.global_step - self.train_bar.n)
-
-    def on_prediction_step(self, args, state, control, eval_dataloader=None, **kwargs):
-        if not state.is_world_process_zero:
-            return
-        if self.eval_bar is None:
-            total = len(eval_dataloader) if eval_dataloader is not None else None
-            self.eval_bar = progress.bar(f"{self.system} validation", total=total)
-        self.eval_bar.update(1)
-
-    def on_log(self, args, state, control, logs=None, **kwargs):
-        if self.train_bar is not None and logs and "loss" in logs:
-            self.postfix["loss"] = f"{float(logs['loss']):.4f}"
-            self.train_bar.set_postfix(self.postfix, refresh=False)
-
-    def on_evaluate(self, args, state, control, metrics=None, **kwargs):
-        if self.eval_bar is not None:
-            self.eval_bar.close()
-            self.eval_bar = None
-        if not state.is_world_process_zero or metrics is None:
-            return
-        record = evaluation_record(state, metrics)
-        if record["eval_f1"] is not None and self.train_bar is not None:
-            self.postfix["dev F1"] = f"{record['eval_f1']:.4f}"
-            self.train_bar.set_postfix(self.postfix)
-        scores = [score for score in (state.best_metric, record["eval_f1"]) if score is not None]
-        best = max(scores) if scores else None
-        progress.say(evaluation_line(self.system, record, state.max_steps, best))
-
-    def on_train_end(self, args, state, control, **kwargs):
-        if self.train_bar is not None:
-            self.train_bar.close()
-            self.train_bar = None
 
 
 def training_precision(precision: str, encoder: Any = None) -> str:
@@ -375,29 +276,6 @@ def resume_point(system: str, checkpoint_dir: Path) -> str | None:
     return found
 
 
-def apply_umask(directory: Path) -> None:
-    """Give the files under ``directory`` the permissions the user's umask asks for.
-
-    Some writers (the weights file among them) create files readable by their owner only,
-    which locks other users out of a shared model folder; ``cp`` or ``open()`` would not.
-    """
-    umask = os.umask(0)
-    os.umask(umask)
-    for path in [directory, *directory.rglob("*")]:
-        path.chmod((0o777 if path.is_dir() else 0o666) & ~umask)
-
-
-def save_run_config(model_dir: Path, config: Config, system: System, fingerprint: str) -> None:
-    """``multinerd.yaml``: the resolved settings, the scheme, the system (with its source's full
-    inventory and the types set to O, which ``evaluate`` maps gold by) and the data fingerprint."""
-    payload = config.to_dict() | {
-        "scheme": system.scheme.to_dict(),
-        "system": system.to_dict(),
-        "data_fingerprint": fingerprint,
-    }
-    (model_dir / CONFIG_FILE).write_text(yaml.safe_dump(payload, sort_keys=False), encoding="utf-8")
-
-
 def system_scheme(corpus: Corpus, config: Config, system: str) -> TagScheme:
     """The scheme ``system`` trains in, after checking that the data can train it."""
     found = systems_of(corpus, config).get(system)
@@ -520,28 +398,20 @@ def _prepare_work_dir(work_dir: Path, resume: bool) -> str | None:
     return resume_from
 
 
-def publish(built: BuiltTrainer, config: Config, corpus: Corpus, final_dir: Path) -> None:
-    """Save the selected model with its settings and log, and move it to ``final_dir`` in one rename.
+def publish(built: BuiltTrainer, config: Config, corpus: Corpus, final_dir: Path, fingerprint: str | None = None
+            ) -> None:
+    """Save the selected model and move it, with its settings and log, to ``final_dir`` (main process).
 
-    A model already there is replaced only now that the new one is complete.
+    ``fingerprint`` is the corpus's (:func:`corpus_fingerprint`) when the caller has it already.
     """
     trainer = built.trainer
-    work_dir = built.log_path.parent
-    staging = work_dir / "model"
+    staging = built.log_path.parent / "model"
     trainer.save_model(str(staging))
     if trainer.args.should_save:
         # The output directory actually used, not the config's default, so the file tells where it lives.
-        output = str(final_dir.parent)
+        settings = replace(config, output=str(final_dir.parent))
         system = systems_of(corpus, config)[built.scheme.name]
-        save_run_config(staging, replace(config, output=output), system, corpus_fingerprint(corpus))
-        shutil.copyfile(built.log_path, staging / TRAIN_LOG)
-        apply_umask(staging)
-        if final_dir.exists():
-            shutil.rmtree(final_dir)
-        os.replace(staging, final_dir)
-        shutil.rmtree(work_dir)
-        if not any(work_dir.parent.iterdir()):
-            work_dir.parent.rmdir()
+        move_into_place(staging, final_dir, settings, system, fingerprint or corpus_fingerprint(corpus), built.log_path)
     trainer.accelerator.wait_for_everyone()
 
 
@@ -564,13 +434,15 @@ def train_system(
     *,
     resume: bool = False,
     callbacks: Sequence[TrainerCallback] = (),
+    fingerprint: str | None = None,
 ) -> TrainResult:
     """Fine-tune one system and save its best model (by validation F1) to ``output/system``.
 
     Build (data, model, Trainer), train in ``output/.work/system``, then publish: the
     finished model is moved to its final name in one rename, so a directory named ``A``
     is always complete. With ``resume``, a finished model is kept and a killed run
-    continues from its last checkpoint.
+    continues from its last checkpoint. ``fingerprint`` saves hashing the corpus again when
+    the caller has hashed it already.
     """
     started = time.time()
     scheme = system_scheme(corpus, config, system)
@@ -581,7 +453,7 @@ def train_system(
     resume_from = _prepare_work_dir(work_dir, resume)
     built = build_trainer(config, scheme, corpus, work_dir, callbacks=callbacks)
     built.trainer.train(resume_from_checkpoint=resume_from)
-    publish(built, config, corpus, final_dir)
+    publish(built, config, corpus, final_dir, fingerprint)
     return TrainResult(
         final_dir,
         scheme,
@@ -593,8 +465,3 @@ def train_system(
     )
 
 
-def read_train_log(model_dir: Path) -> list[dict[str, Any]]:
-    path = model_dir / TRAIN_LOG
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
