@@ -72,7 +72,7 @@ def measure(steps: int, rounds: int) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    from multinerd.backends import cpu_name
+    from multinerd.hardware import cpu_name
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=20)

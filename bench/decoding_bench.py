@@ -45,7 +45,7 @@ _NOISE_AFTER = ("#news", "#fail", "http://t.co/x1", ":)", "!!!", "#love", "smh")
 
 
 def _machine() -> dict[str, Any]:
-    from multinerd.backends import cpu_name
+    from multinerd.hardware import cpu_name
 
     return {"cpu": cpu_name(), "cores": len(os.sched_getaffinity(0)), "load_average": list(os.getloadavg())}
 

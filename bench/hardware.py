@@ -319,7 +319,7 @@ def profiles(model_dir: Path, workdir: Path) -> dict[str, Any]:
 def run(model_dir: Path, workdir: Path, sizes: HardwareSizes) -> dict[str, Any]:
     import flops
 
-    from multinerd.backends import cpu_bf16_feature, cpu_flags, cpu_name
+    from multinerd.hardware import cpu_bf16_feature, cpu_flags, cpu_name
 
     started = time.perf_counter()
     flags = cpu_flags()

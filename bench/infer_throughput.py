@@ -129,7 +129,7 @@ def compare_inference(
 
     ``export_dir`` reuses an export written before (by an earlier call) instead of exporting again.
     """
-    from multinerd.backends import cpu_bf16_feature
+    from multinerd.hardware import cpu_bf16_feature
 
     n_words = sum(len(split_words(text)) for text in texts)
     result: dict[str, Any] = {"n_texts": len(texts), "n_words": n_words, "systems": {}}

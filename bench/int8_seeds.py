@@ -86,7 +86,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--workdir", type=Path, default=Path("runs/int8-seeds"))
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
-    from multinerd.backends import cpu_name
+    from multinerd.hardware import cpu_name
 
     result: dict[str, Any] = {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),

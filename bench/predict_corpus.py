@@ -180,7 +180,7 @@ def paper(per_actor_rate: float, startup: float) -> list[dict[str, Any]]:
 
 
 def measure(sentences: int, workdir: Path, model: Path | None) -> dict[str, Any]:
-    from multinerd.backends import cpu_name, usable_cpus
+    from multinerd.hardware import cpu_name, usable_cpus
 
     started, load_before = time.perf_counter(), list(os.getloadavg())
     model = model or minilm_model(workdir / "model")

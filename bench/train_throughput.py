@@ -306,7 +306,7 @@ def compare_speed(
     CPU without native bf16). ``baseline=False`` leaves the baseline out (speed-ups are then
     against ``ours``).
     """
-    from multinerd.backends import cpu_bf16_feature
+    from multinerd.hardware import cpu_bf16_feature
 
     config = bench_config(model_name, workdir)
     scheme = TagScheme.multinerd(None, name="A")

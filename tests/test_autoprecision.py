@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from multinerd import autoprecision, backends
+from multinerd import autoprecision, backends, hardware
 from multinerd.autoprecision import MIN_SPEEDUP, EncoderShape, cache_path, cpu_verdict
 
 SHAPE = EncoderShape(hidden=384, intermediate=1536, heads=12, layers=6)
@@ -20,8 +20,8 @@ def cache(tmp_path, monkeypatch):
 
 @pytest.fixture()
 def bf16_cpu(monkeypatch):
-    monkeypatch.setattr(backends, "cpu_flags", lambda: frozenset({"avx512f", "avx512_bf16"}))
-    monkeypatch.setattr(backends, "cpu_name", lambda: "Test CPU 9000")
+    monkeypatch.setattr(hardware, "cpu_flags", lambda: frozenset({"avx512f", "avx512_bf16"}))
+    monkeypatch.setattr(hardware, "cpu_name", lambda: "Test CPU 9000")
 
 
 def measured(monkeypatch, speedup: float) -> list[EncoderShape]:
@@ -37,7 +37,7 @@ def measured(monkeypatch, speedup: float) -> list[EncoderShape]:
 
 
 def test_a_cpu_without_bf16_flags_gets_fp32_without_measuring(cache, monkeypatch):
-    monkeypatch.setattr(backends, "cpu_flags", lambda: frozenset({"avx2", "fma"}))
+    monkeypatch.setattr(hardware, "cpu_flags", lambda: frozenset({"avx2", "fma"}))
     calls = measured(monkeypatch, 5.0)
     verdict = cpu_verdict(SHAPE)
     assert verdict.precision == "fp32" and calls == []

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from conftest import save_tiny_model
-from multinerd import autoprecision, backends
+from multinerd import autoprecision, backends, hardware
 from multinerd.backends import (
     BackendError,
     RefusedExportWarning,
@@ -32,21 +32,21 @@ def model(tmp_path_factory) -> Path:
 @pytest.fixture()
 def no_bf16(monkeypatch):
     """A CPU without AVX-512 BF16 or AMX, whatever this machine has."""
-    monkeypatch.setattr(backends, "cpu_flags", lambda: frozenset({"avx2", "avx512f"}))
+    monkeypatch.setattr(hardware, "cpu_flags", lambda: frozenset({"avx2", "avx512f"}))
 
 
 @pytest.fixture()
 def with_bf16(monkeypatch):
     """A CPU with AVX-512 BF16 on which bf16 measured twice as fast as fp32."""
-    monkeypatch.setattr(backends, "cpu_flags", lambda: frozenset({"avx512f", "avx512_bf16"}))
+    monkeypatch.setattr(hardware, "cpu_flags", lambda: frozenset({"avx512f", "avx512_bf16"}))
     monkeypatch.setattr(autoprecision, "measure_bf16_speedup", lambda shape: 2.0)
 
 
 def test_bf16_detection_reads_the_cpu_flags(monkeypatch):
-    monkeypatch.setattr(backends, "cpu_flags", lambda: frozenset({"avx512f", "amx_bf16", "amx_tile"}))
-    assert backends.cpu_bf16_feature() == "amx_bf16"
-    monkeypatch.setattr(backends, "cpu_flags", lambda: frozenset({"avx2"}))
-    assert backends.cpu_bf16_feature() is None
+    monkeypatch.setattr(hardware, "cpu_flags", lambda: frozenset({"avx512f", "amx_bf16", "amx_tile"}))
+    assert hardware.cpu_bf16_feature() == "amx_bf16"
+    monkeypatch.setattr(hardware, "cpu_flags", lambda: frozenset({"avx2"}))
+    assert hardware.cpu_bf16_feature() is None
 
 
 def test_this_machines_flags_are_read_from_proc_cpuinfo():
@@ -54,9 +54,9 @@ def test_this_machines_flags_are_read_from_proc_cpuinfo():
     if not cpuinfo.exists():
         pytest.skip("no /proc/cpuinfo here")
     flags = next(line for line in cpuinfo.read_text().splitlines() if line.startswith("flags"))
-    assert backends.cpu_flags() == frozenset(flags.partition(":")[2].split())
-    expected = next((f for f in backends.BF16_CPU_FLAGS if f in flags.split()), None)
-    assert backends.cpu_bf16_feature() == expected
+    assert hardware.cpu_flags() == frozenset(flags.partition(":")[2].split())
+    expected = next((f for f in hardware.BF16_CPU_FLAGS if f in flags.split()), None)
+    assert hardware.cpu_bf16_feature() == expected
 
 
 def test_auto_picks_bf16_only_where_native(no_bf16):

@@ -17,7 +17,7 @@ from transformers import (
     RobertaForTokenClassification,
 )
 
-from multinerd import autoprecision, backends
+from multinerd import autoprecision, backends, hardware
 from multinerd.backends import BackendError
 from multinerd.labels import SCHEME_B_TYPES, TagScheme
 from multinerd.modeldir import ModelDirError, read_labels
@@ -191,7 +191,7 @@ def test_bf16_tagger_agrees_with_fp32_where_the_cpu_has_it(random_dir, monkeypat
     sentences = [["Angela", "Merkel", "met", "the", "Pope", "in", "Rome", "."], ["Paris"]]
     fp32 = Tagger.from_pretrained(random_dir, device="cpu")
     assert fp32.precision == "fp32"
-    monkeypatch.setattr(backends, "cpu_bf16_feature", lambda: "avx512_bf16")
+    monkeypatch.setattr(hardware, "cpu_bf16_feature", lambda: "avx512_bf16")
     monkeypatch.setattr(autoprecision, "measure_bf16_speedup", lambda shape: 2.0)  # bf16 measured faster
     bf16 = Tagger.from_pretrained(random_dir, device="cpu", precision="auto")
     assert bf16.precision == "bf16"
@@ -209,7 +209,7 @@ def test_bf16_tagger_agrees_with_fp32_where_the_cpu_has_it(random_dir, monkeypat
 
 
 def test_bf16_falls_back_or_is_refused_without_native_support(random_dir, monkeypatch):
-    monkeypatch.setattr(backends, "cpu_bf16_feature", lambda: None)
+    monkeypatch.setattr(hardware, "cpu_bf16_feature", lambda: None)
     assert Tagger.from_pretrained(random_dir, device="cpu", precision="auto").precision == "fp32"
     with pytest.raises(BackendError, match="precision bf16: this CPU .* no native bf16"):
         Tagger.from_pretrained(random_dir, device="cpu", precision="bf16")

@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from multinerd import backends
+from multinerd import hardware
 
 #: Environment variable that moves the verdict cache (tests point it at a temporary directory).
 CACHE_ENV = "MULTINERD_CACHE_DIR"
@@ -94,7 +94,7 @@ def cache_key(shape: EncoderShape, feature: str) -> str:
     """One verdict per CPU model, bf16 feature, torch version and encoder shape."""
     import torch
 
-    return f"{backends.cpu_name()}|{feature}|torch {torch.__version__}|{shape.key()}"
+    return f"{hardware.cpu_name()}|{feature}|torch {torch.__version__}|{shape.key()}"
 
 
 def _read_cache(path: Path) -> dict[str, Any]:
@@ -164,16 +164,16 @@ def measure_bf16_speedup(shape: EncoderShape, widths: tuple[int, ...] = MEASURED
 
 def cpu_verdict(shape: EncoderShape, *, measure_without_flag: bool = False) -> Verdict:
     """What ``auto`` computes in on this CPU for an encoder of ``shape`` (measured once, then cached)."""
-    cpu = backends.cpu_name()
-    feature = backends.cpu_bf16_feature()
+    cpu = hardware.cpu_name()
+    feature = hardware.cpu_bf16_feature()
     if feature is None and not measure_without_flag:
         return Verdict(
             "fp32",
-            f"{cpu} has no {' or '.join(backends.BF16_CPU_FLAGS)} flag, so bf16 would be emulated "
+            f"{cpu} has no {' or '.join(hardware.BF16_CPU_FLAGS)} flag, so bf16 would be emulated "
             "in software (always slower); not measured",
             cpu=cpu,
         )
-    where = f"on {cpu} ({feature or 'no ' + '/'.join(backends.BF16_CPU_FLAGS)}), encoder {shape.key()}"
+    where = f"on {cpu} ({feature or 'no ' + '/'.join(hardware.BF16_CPU_FLAGS)}), encoder {shape.key()}"
     path = cache_path()
     key = cache_key(shape, feature or "none")
     record = _read_cache(path).get(key)

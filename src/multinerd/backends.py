@@ -16,11 +16,8 @@ The ONNX path imports neither torch nor transformers' model code.
 
 from __future__ import annotations
 
-import dataclasses
-import functools
 import logging
 import os
-import platform
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -28,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from multinerd import hardware
+from multinerd.hardware import BF16_CPU_FLAGS, usable_cpus
 from multinerd.modeldir import REFUSED_SUFFIX, has_torch_weights, require_dir
 
 Forward = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -44,8 +43,6 @@ PRECISIONS = ("auto", "fp32", "bf16")
 #: oneDNN builds a bf16 kernel per new shape, and length-sorted batches make nearly every
 #: width new; a few shared buckets reuse kernels at the price of a little padding.
 BF16_WIDTH_MULTIPLE = 16
-#: CPU flags (``/proc/cpuinfo``) that mean native bf16 arithmetic: AVX-512 BF16 and AMX.
-BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
 
 
 class BackendError(ValueError):
@@ -57,125 +54,6 @@ class RefusedExportWarning(Warning):
 
     Its own class, so that no filter of library warnings can hide it.
     """
-
-
-def usable_cpus() -> int:
-    """CPUs this process may run on: a container or taskset may grant fewer than the machine has."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
-
-
-# ---------------------------------------------------------------------------- precision
-
-
-@functools.lru_cache(maxsize=1)
-def _cpuinfo() -> dict[str, str]:
-    """The first processor's fields in ``/proc/cpuinfo`` (``flags``, ``model name``...); empty where it is absent."""
-    try:
-        text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return {}
-    fields: dict[str, str] = {}
-    for line in text.splitlines():
-        key, sep, value = line.partition(":")
-        if sep:
-            fields.setdefault(key.strip(), value.strip())
-    return fields
-
-
-def cpu_flags() -> frozenset[str]:
-    """The CPU's feature flags as the kernel reports them; empty where ``/proc/cpuinfo`` is absent."""
-    return frozenset(_cpuinfo().get("flags", "").split())
-
-
-def cpu_name() -> str:
-    """The CPU's model name (``/proc/cpuinfo``), else what the platform module knows."""
-    return _cpuinfo().get("model name") or platform.processor() or platform.machine()
-
-
-@dataclasses.dataclass(frozen=True)
-class Hardware:
-    """What this machine is, probed once by :func:`probe_hardware` and shown two ways.
-
-    Scores and speeds move between CPUs of one machine kind, so every report and every dry
-    run names the hardware; one probe keeps the two descriptions from drifting apart.
-    """
-
-    platform: str
-    python: str
-    cpu: str
-    cpu_count: int | None
-    bf16_flags: str
-    torch: str | None = None
-    gpus: tuple[str, ...] = ()
-    torch_threads: int | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        """The report's rows: platform, Python, CPU, the bf16 flags and, with torch, its version and device."""
-        info: dict[str, Any] = {
-            "platform": self.platform,
-            "python": self.python,
-            "cpu": self.cpu,
-            "cpu_count": self.cpu_count,
-            "bf16_flags": self.bf16_flags,
-        }
-        if self.torch is not None:
-            info["torch"] = self.torch
-            info["device"] = self.gpus[0] if self.gpus else "cpu"
-        return info
-
-    def line(self) -> str:
-        """The device training would use, in words (the dry run's first line)."""
-        if self.gpus:
-            return f"{len(self.gpus)} x GPU {', '.join(sorted(set(self.gpus)))}"
-        return f"CPU {self.cpu}, {self.cpu_count} cores, {self.torch_threads} torch threads"
-
-
-def probe_hardware() -> Hardware:
-    """Platform, Python, the CPU by name, the CPU flags that decide ``precision=auto`` (bf16 where one
-    of them is present, else fp32) and, when torch is installed, its version, threads and GPUs.
-    """
-    flags = cpu_flags()
-    found = Hardware(
-        platform=platform.platform(),
-        python=platform.python_version(),
-        cpu=cpu_name(),
-        cpu_count=os.cpu_count(),
-        bf16_flags=", ".join(f"{flag} {'yes' if flag in flags else 'no'}" for flag in BF16_CPU_FLAGS),
-    )
-    try:
-        import torch
-    except ImportError:
-        return found
-    gpus: tuple[str, ...] = ()
-    if torch.cuda.is_available():
-        gpus = tuple(torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count()))
-    return dataclasses.replace(
-        found, torch=torch.__version__, gpus=gpus, torch_threads=torch.get_num_threads()
-    )
-
-
-def describe_hardware() -> dict[str, Any]:
-    """:func:`probe_hardware` as the report shows it (``run.hardware`` in ``report.json``)."""
-    return probe_hardware().as_dict()
-
-
-def cpu_bf16_feature() -> str | None:
-    """The CPU feature that gives native bf16 (``avx512_bf16`` or ``amx_bf16``), or ``None``.
-
-    Read from the kernel's flags on Linux; elsewhere oneDNN's own check decides (it answers
-    whether bf16 kernels run natively, which is the question).
-    """
-    flags = cpu_flags()
-    if flags:
-        return next((flag for flag in BF16_CPU_FLAGS if flag in flags), None)
-    if platform.system() != "Linux":
-        import torch
-
-        return "onednn_bf16" if torch.ops.mkldnn._is_mkldnn_bf16_supported() else None
-    return None
 
 
 def resolve_precision(requested: str, device: str, encoder: Any = None) -> str:
@@ -203,9 +81,9 @@ def choose_precision(requested: str, device: str, encoder: Any = None) -> tuple[
             raise BackendError("precision bf16: this GPU has no native bf16 arithmetic; use auto or fp32")
         return "fp32", "this GPU has no native bf16"
     if requested == "bf16":
-        if cpu_bf16_feature() is None:
+        if hardware.cpu_bf16_feature() is None:
             raise BackendError(
-                f"precision bf16: this CPU ({cpu_name()}: no {' or '.join(BF16_CPU_FLAGS)} flag) has no "
+                f"precision bf16: this CPU ({hardware.cpu_name()}: no {' or '.join(BF16_CPU_FLAGS)} flag) has no "
                 "native bf16 arithmetic; use auto or fp32"
             )
         return "bf16", "asked for"

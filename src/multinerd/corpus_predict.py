@@ -80,12 +80,15 @@ def read_unit(item: dict[str, Any], options: ReadOptions) -> list[dict[str, Any]
 class TagActor:
     """A Ray actor holding one loaded model; each call tags one batch of document rows."""
 
-    def __init__(self, model: str, backend: str, precision: str, batch_size: int, threads: int) -> None:
+    def __init__(self, model: str, backend: str, precision: str, batch_size: int, threads: int,
+                 decoding: str = "viterbi", min_score: float | None = None) -> None:
         from multinerd.tagger import Tagger
+
+        self.min_score = min_score
 
         os.environ["OMP_NUM_THREADS"] = str(threads)
         self.tagger = Tagger.from_pretrained(
-            model, backend=backend, precision=precision, batch_size=batch_size, progress=False
+            model, backend=backend, precision=precision, batch_size=batch_size, progress=False, decoding=decoding
         )
         if backend == "torch":
             import torch
@@ -110,7 +113,7 @@ class TagActor:
         ]  # fmt: skip
         entities = [""] * len(kinds)
         words = [0] * len(kinds)
-        for i, document, found in zip(tagged, documents, annotate(self.tagger, documents)):
+        for i, document, found in zip(tagged, documents, annotate(self.tagger, documents, min_score=self.min_score)):
             entities[i] = json.dumps(found, ensure_ascii=False)
             words[i] = len(document_words(document))
         out = {name: [item.item() if hasattr(item, "item") else item for item in batch[name]]
@@ -195,7 +198,7 @@ def connect(address: str | None, cpus: int | None) -> tuple[bool, str]:
 
     A Ray already running in this process (a test session's) is used as it is.
     """
-    from multinerd.backends import usable_cpus
+    from multinerd.hardware import usable_cpus
 
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     if ray.is_initialized():
@@ -288,6 +291,8 @@ def predict_corpus(
     backend: str | None = None,
     precision: str = "auto",
     batch_size: int = 32,
+    decoding: str = "viterbi",
+    min_score: float | None = None,
     actors: int | None = None,
     overwrite: bool = False,
 ) -> CorpusSummary:
@@ -301,7 +306,8 @@ def predict_corpus(
     files = find_inputs(inputs)
     backend = backend or detect_backend(model)
     read_labels(Path(model))  # a bad model directory fails here, once, not in every actor
-    settings = {"model": str(model), "backend": backend, "precision": precision, "format": fmt} | asdict(
+    settings = {"model": str(model), "backend": backend, "precision": precision, "format": fmt,
+                "decoding": decoding, "min_score": min_score} | asdict(
         options
     )
     manifest = prepare_output(output, settings, overwrite=overwrite)
@@ -315,7 +321,7 @@ def predict_corpus(
                      f"{len(files)} files, {done_before} done before, {len(pending)} to tag")  # fmt: skip
         ray.data.DataContext.get_current().enable_progress_bars = progress.interactive()
         actor_args = {"model": str(model), "backend": backend, "precision": precision, "batch_size": batch_size,
-                      "threads": threads}  # fmt: skip
+                      "threads": threads, "decoding": decoding, "min_score": min_score}  # fmt: skip
         run = (
             _tag(output, manifest, settings, pending, options, actor_args, n_actors, threads)
             if pending
@@ -385,7 +391,8 @@ def run_command(args: Any) -> int:
         args.model, args.input, args.output,
         options=ReadOptions(args.text_column, args.id_column, args.input_format), fmt=args.format,
         address=args.address, cpus=args.cpus, backend=args.backend, precision=args.precision,
-        batch_size=args.batch_size, actors=args.actors, overwrite=args.overwrite,
+        batch_size=args.batch_size, decoding=args.decoding, min_score=args.min_score, actors=args.actors,
+        overwrite=args.overwrite,
     )  # fmt: skip
     print(f"{summary.line()}; written to {args.output}")
     for reason in summary.unreadable:

@@ -24,9 +24,9 @@ import torch
 from transformers import TrainerCallback
 from transformers.trainer_pt_utils import get_length_grouped_indices
 
-from multinerd.backends import probe_hardware
 from multinerd.config import Config
 from multinerd.corpus import load_configured
+from multinerd.hardware import probe_hardware
 from multinerd.markdown import duration
 from multinerd.modelhub import load_tokenizer
 from multinerd.systems import system_schemes

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from multinerd import decodingreport
-from multinerd.backends import describe_hardware
+from multinerd.hardware import describe_hardware
 from multinerd.labels import STRICT, entity_spans
 from multinerd.markdown import ci_text, duration, flatten_settings, markdown_table, num, p_text
 from multinerd.plots import A_IN_B, SYSTEMS, supports, write_plots
