@@ -8,7 +8,8 @@ from multinerd import pipeline, scoring
 from multinerd.config import load_config
 from multinerd.corpus import Sentence
 from multinerd.labels import MULTINERD_TYPES, SCHEME_B_TYPES
-from multinerd.systems import default_b_types, saved_system, scoring_scheme, system_schemes
+from multinerd.modeldir import saved_system
+from multinerd.systems import default_b_types, scoring_scheme, system_schemes
 
 
 def test_model_scheme_from_id2label_of_any_hf_directory(tmp_path):

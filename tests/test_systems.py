@@ -14,12 +14,12 @@ import pytest
 from multinerd.cli import main
 from multinerd.config import load_config
 from multinerd.labels import MULTINERD_TYPES, SCHEME_B_TYPES, TagScheme
-from multinerd.modeldir import ModelDirError
+from multinerd.modeldir import saved_system
 from multinerd.systems import (
     System,
+    SystemRecordError,
     define_systems,
     multinerd_licence_applies,
-    saved_system,
     uses_multinerd_tags,
 )
 
@@ -77,7 +77,7 @@ def test_other_data_takes_its_inventory_from_its_tags() -> None:
 def test_a_system_round_trips_and_a_bad_record_names_its_file(tmp_path: Path) -> None:
     b = define_systems([], True, load_config())["B"]
     assert System.from_dict(b.to_dict(), "x") == b
-    with pytest.raises(ModelDirError, match="x: system types \\['MISC'\\] are not in its inventory"):
+    with pytest.raises(SystemRecordError, match="x: system types \\['MISC'\\] are not in its inventory"):
         System.from_dict({"name": "B", "types": ["MISC"], "inventory": ["PER"]}, "x")
 
 

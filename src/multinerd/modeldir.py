@@ -18,8 +18,9 @@ from typing import Any
 import yaml
 
 from multinerd.config import DEFAULT_MAX_LENGTH
-from multinerd.labels import TagError, split_tag
+from multinerd.labels import MULTINERD_TYPES, TagError, TagScheme, split_tag
 from multinerd.modelhub import ModelNotFoundError
+from multinerd.systems import System, SystemRecordError, uses_multinerd_tags
 
 #: The run record ``multinerd train`` writes beside the weights (settings, scheme, data fingerprint).
 CONFIG_FILE = "multinerd.yaml"
@@ -197,3 +198,27 @@ def read_train_log(model_dir: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def saved_system(model_dir: Path) -> System:
+    """The system a model directory was trained as, from its ``multinerd.yaml``.
+
+    A directory written before the record existed falls back on its recorded
+    ``data.source`` (MultiNERD's inventory when the source stores MultiNERD's tags); any other
+    Hugging Face directory with IOB2 labels knows its own types only.
+    """
+    record, source = read_system_record(model_dir)
+    if record is not None:
+        try:
+            return System.from_dict(record, str(model_dir / CONFIG_FILE))
+        except SystemRecordError as err:
+            raise ModelDirError(str(err)) from None
+    saved = read_saved_scheme(model_dir)
+    if saved is not None:
+        scheme = TagScheme(saved[0], tuple(saved[1]))
+    else:
+        types = [t for label in read_labels(model_dir) if (t := split_tag(label)[1]) is not None]
+        scheme = TagScheme(model_dir.name, tuple(dict.fromkeys(types)))
+    multinerd_tags = source is not None and uses_multinerd_tags(source)
+    inventory = MULTINERD_TYPES if multinerd_tags else scheme.types
+    return System(scheme, inventory, multinerd_tags)

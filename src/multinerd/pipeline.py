@@ -20,9 +20,9 @@ from multinerd.config import Config, ConfigError
 from multinerd.corpus import Corpus, Sentence, corpus_fingerprint, load_configured
 from multinerd.decoding import DEFAULT_DECODING, Probabilities, compare_decodings
 from multinerd.labels import STRICT, TagScheme, entity_spans
-from multinerd.modeldir import read_train_log
+from multinerd.modeldir import read_train_log, saved_system
 from multinerd.progress import is_main_process
-from multinerd.systems import System, default_b_types, saved_system, scoring_scheme, systems_of
+from multinerd.systems import System, default_b_types, scoring_scheme, systems_of
 from multinerd.tagfiles import read_tagged_file
 from multinerd.tagger import Tagger
 from multinerd.training import TrainResult, train_system

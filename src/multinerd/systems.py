@@ -27,8 +27,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from multinerd.config import Config, ConfigError
-from multinerd.labels import MULTINERD_TYPES, OUTSIDE, SCHEME_B_TYPES, TagScheme, split_tag
-from multinerd.modeldir import CONFIG_FILE, ModelDirError, read_labels, read_saved_scheme, read_system_record
+from multinerd.labels import OUTSIDE, SCHEME_B_TYPES, TagScheme, split_tag
 
 DEFAULT_HUB_DATASET = "Babelscape/multinerd"
 #: Source kinds whose readers read MultiNERD's own layouts (the hub's jsonl files, GitHub's tsv files).
@@ -67,6 +66,10 @@ class Corpus(Protocol):
 
     splits: dict[str, list[Any]]
     multinerd_tags: bool
+
+
+class SystemRecordError(ValueError):
+    """A ``system`` record (in ``multinerd.yaml``) that is malformed."""
 
 
 @dataclass(frozen=True)
@@ -122,10 +125,10 @@ class System:
             inventory = tuple(record["inventory"])
             multinerd_tags = bool(record.get("multinerd_tags", False))
         except (KeyError, TypeError, ValueError) as err:
-            raise ModelDirError(f"{where}: system must have name, types and inventory lists ({err})") from None
+            raise SystemRecordError(f"{where}: system must have name, types and inventory lists ({err})") from None
         missing = [t for t in scheme.types if t not in inventory]
         if missing:
-            raise ModelDirError(f"{where}: system types {missing} are not in its inventory {list(inventory)}")
+            raise SystemRecordError(f"{where}: system types {missing} are not in its inventory {list(inventory)}")
         return cls(scheme, inventory, multinerd_tags)
 
 
@@ -187,24 +190,3 @@ def scoring_scheme(model: TagScheme, name: str | None, b_types: Sequence[str] | 
         f"--scheme {name}: the model predicts scheme {model.name} ({', '.join(model.types)}); possible: "
         f"{', '.join(possible)}, or a comma-separated subset of its types such as {','.join(model.types[:2])}"
     )
-
-
-def saved_system(model_dir: Path) -> System:
-    """The system a model directory was trained as, from its ``multinerd.yaml``.
-
-    A directory written before the record existed falls back on its recorded
-    ``data.source`` (MultiNERD's inventory when the source stores MultiNERD's tags); any other
-    Hugging Face directory with IOB2 labels knows its own types only.
-    """
-    record, source = read_system_record(model_dir)
-    if record is not None:
-        return System.from_dict(record, str(model_dir / CONFIG_FILE))
-    saved = read_saved_scheme(model_dir)
-    if saved is not None:
-        scheme = TagScheme(saved[0], tuple(saved[1]))
-    else:
-        types = [t for label in read_labels(model_dir) if (t := split_tag(label)[1]) is not None]
-        scheme = TagScheme(model_dir.name, tuple(dict.fromkeys(types)))
-    multinerd_tags = source is not None and uses_multinerd_tags(source)
-    inventory = MULTINERD_TYPES if multinerd_tags else scheme.types
-    return System(scheme, inventory, multinerd_tags)
