@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from multinerd.config import Config
-from multinerd.corpus import Sentence
-from multinerd.features import IGNORE_INDEX
+from multinerd.data.corpus import Sentence
 from multinerd.labels import TagScheme
+from multinerd.model.features import IGNORE_INDEX
 
 BATCH_SIZE = 32
 

@@ -42,8 +42,8 @@ def _peak_mb() -> float:
 
 
 def child_load(directory: str) -> dict:
-    from multinerd.audit import audit
-    from multinerd.corpus import corpus_fingerprint, load_corpus
+    from multinerd.data.audit import audit
+    from multinerd.data.corpus import corpus_fingerprint, load_corpus
 
     baseline = _peak_mb()
     start = time.perf_counter()
@@ -68,10 +68,10 @@ def child_load(directory: str) -> dict:
 
 
 def child_features(directory: str) -> dict:
-    from multinerd.corpus import load_corpus
-    from multinerd.features import encode_dataset
+    from multinerd.data.corpus import load_corpus
     from multinerd.labels import TagScheme
-    from multinerd.modelhub import load_tokenizer
+    from multinerd.model.features import encode_dataset
+    from multinerd.model.modelhub import load_tokenizer
 
     tokenizer = load_tokenizer(MODEL)
     scheme = TagScheme.multinerd()
@@ -96,7 +96,7 @@ def child_features(directory: str) -> dict:
 
 
 def child_generate(directory: str, size: int, other_fraction: float) -> dict:
-    from multinerd.samplegen import write_hub_layout
+    from multinerd.data.samplegen import write_hub_layout
 
     english = {split: round(size * share) for split, share in SPLIT_SHARES.items()}
     other = {split: round(n * other_fraction) for split, n in english.items()}
@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None) -> None:
         "memory_measure": "peak resident set size (ru_maxrss via resource.getrusage(RUSAGE_SELF)) of a fresh "
         "child process per step and size, spawned from a parent that stays small (parent_peak_rss_mb) since "
         "Linux carries the peak across exec; baseline_rss_mb is the child after its imports",
-        "data": "synthetic MultiNERD-like jsonl (multinerd.samplegen), hub layout, English plus de and es; "
+        "data": "synthetic MultiNERD-like jsonl (multinerd.data.samplegen), hub layout, English plus de and es; "
         "only English is parsed, the other files are counted unparsed",
         "targets": {"load_audit_s": TARGET_SECONDS, "peak_rss_mb": TARGET_PEAK_MB},
         "largest_within_targets": (

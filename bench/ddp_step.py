@@ -2,7 +2,7 @@
 
 The Trainer's default for a model without gradient checkpointing is ``True``: DDP then walks
 the autograd graph after every backward pass looking for parameters that got no gradient.
-A token classifier has none (:func:`multinerd.training.unused_parameters` checks), so
+A token classifier has none (:func:`multinerd.model.training.unused_parameters` checks), so
 training now passes ``False``; this measures what that saves, alternating the two settings
 in one run so load drifts hit both.
 

@@ -81,7 +81,7 @@ def short_text(words: list[str], tags: list[str], rng: random.Random) -> tuple[l
 
 def write_short_corpus(directory: Path, sizes: dict[str, int], seed: int = 11) -> str:
     """The short-text corpus as BIOES CoNLL files (``train.conll``, ``dev.conll``, ``test.conll``)."""
-    from multinerd.samplegen import generate_sentences
+    from multinerd.data.samplegen import generate_sentences
 
     directory.mkdir(parents=True, exist_ok=True)
     names = {"train": "train", "validation": "dev", "test": "test"}
@@ -97,9 +97,9 @@ def write_short_corpus(directory: Path, sizes: dict[str, int], seed: int = 11) -
 
 def run_seed(corpus_name: str, source: str, seed: int, workdir: Path, overrides: list[str]) -> dict[str, Any]:
     """One ``run`` (train, select with Viterbi, calibrate, score both decodings); its figures per system."""
+    from multinerd.apps.pipeline import run_once
     from multinerd.config import load_config
-    from multinerd.outputs import is_finished_model
-    from multinerd.pipeline import run_once
+    from multinerd.model.outputs import is_finished_model
 
     config = load_config(CONFIG, [f"data.source={source}", f"train.seed={seed}", *overrides])
     output = workdir / corpus_name / f"seed-{seed}"
@@ -128,9 +128,9 @@ def run_seed(corpus_name: str, source: str, seed: int, workdir: Path, overrides:
 
 def decoding_cost(model_dir: Path, n_texts: int, repeats: int = 2) -> dict[str, Any]:
     """``predict_text`` on ``n_texts`` texts under each decoding, alternating; and the decode step alone."""
-    from multinerd import decoding
-    from multinerd.samplegen import generate_sentences
-    from multinerd.tagger import Tagger, split_words
+    from multinerd.data.samplegen import generate_sentences
+    from multinerd.evaluate import decoding
+    from multinerd.model.tagger import Tagger, split_words
 
     texts = [" ".join(words) for words, _ in generate_sentences("en", "test", n_texts, seed=5)][:n_texts]
     tagger = Tagger.from_pretrained(model_dir, backend="torch", precision="fp32", progress=False)

@@ -22,11 +22,11 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+from multinerd.apps.dryrun import dry_run, format_dry_run
 from multinerd.config import load_config
-from multinerd.corpus import load_configured
-from multinerd.dryrun import dry_run, format_dry_run
+from multinerd.data.corpus import load_configured
+from multinerd.model.training import train_system
 from multinerd.systems import system_schemes
-from multinerd.training import train_system
 
 
 def main() -> None:

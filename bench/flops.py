@@ -204,8 +204,8 @@ def op_shares(run: Callable[[], Any], top: int = 8) -> dict[str, Any]:
 
 def profile_inference(tagger: Any, texts: list[str]) -> dict[str, Any]:
     """Where the Tagger's time goes on raw texts: splitting, tokenisation, batching, model, merging."""
-    from multinerd import backends, features
-    from multinerd import tagger as tagger_module
+    from multinerd.model import backends, features
+    from multinerd.model import tagger as tagger_module
 
     phases = {
         "split_words": tagger_module.split_words,

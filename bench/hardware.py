@@ -94,7 +94,7 @@ def short_texts(sentences: Sequence[Any], words_per_text: int = SHORT_WORDS) -> 
     The sentences are laid end to end and cut at the first word at or after each
     ``words_per_text`` boundary that does not continue an entity (its tag is not ``I-``).
     """
-    from multinerd.corpus import Sentence
+    from multinerd.data.corpus import Sentence
 
     words = [w for s in sentences for w in s.words]
     tags = [t for s in sentences for t in s.tags]
@@ -150,7 +150,7 @@ def _shape(model: str) -> dict[str, int]:
     import flops
     from transformers import AutoConfig
 
-    from multinerd.modelhub import resolve_model_name
+    from multinerd.model.modelhub import resolve_model_name
 
     return flops.encoder_shape(AutoConfig.from_pretrained(resolve_model_name(model)))
 
@@ -200,7 +200,7 @@ def run_inference(sizes: HardwareSizes, model_dir: Path, workdir: Path) -> dict[
 def startup(model_dir: Path, export_dir: Path, repeats: int) -> dict[str, Any]:
     """Seconds from command to output for one sentence, per backend (median of ``repeats`` child processes).
 
-    Each child is ``python -m multinerd.cli predict``, the installed entry point's code path,
+    Each child is ``python -m multinerd.apps.cli predict``, the installed entry point's code path,
     so the figure includes interpreter start, imports, loading and the first model call.
     """
     cases = {
@@ -216,7 +216,7 @@ def startup(model_dir: Path, export_dir: Path, repeats: int) -> dict[str, Any]:
         for _ in range(repeats):
             started = time.perf_counter()
             out = subprocess.run(
-                [sys.executable, "-m", "multinerd.cli", "predict", "--model", *args, STARTUP_SENTENCE],
+                [sys.executable, "-m", "multinerd.apps.cli", "predict", "--model", *args, STARTUP_SENTENCE],
                 capture_output=True, text=True, env=env, check=True,
             )
             seconds.append(time.perf_counter() - started)
@@ -236,7 +236,7 @@ def f1_by_precision(sizes: HardwareSizes, workdir: Path) -> dict[str, Any]:
 
     import train_throughput as tt
 
-    from multinerd.corpus import load_corpus
+    from multinerd.data.corpus import load_corpus
     from multinerd.labels import TagScheme
 
     sample = load_corpus("sample")
@@ -263,13 +263,13 @@ def f1_by_precision(sizes: HardwareSizes, workdir: Path) -> dict[str, Any]:
 def precision_auto(model: str, workdir: Path) -> dict[str, Any]:
     """What ``precision=auto`` picks here and why, and bf16's measured speed against fp32 on this shape.
 
-    The measurement is :func:`multinerd.autoprecision.measure_bf16_speedup`, the one ``auto``
+    The measurement is :func:`multinerd.model.autoprecision.measure_bf16_speedup`, the one ``auto``
     runs on a CPU with bf16 flags; here it runs on any CPU (its cache kept in ``workdir``).
     """
     from transformers import AutoConfig
 
-    from multinerd import autoprecision
-    from multinerd.modelhub import resolve_model_name
+    from multinerd.model import autoprecision
+    from multinerd.model.modelhub import resolve_model_name
 
     os.environ[autoprecision.CACHE_ENV] = str(workdir / "precision-cache")
     shape = autoprecision.EncoderShape.of(AutoConfig.from_pretrained(resolve_model_name(model)))

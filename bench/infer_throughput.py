@@ -1,7 +1,7 @@
 """Inference throughput: the Tagger (PyTorch, ONNX, int8 ONNX) against the transformers pipeline.
 
 Every system tags the same raw texts, one after the other in one process. Words per second
-counts the words of :func:`multinerd.tagger.split_words` in those texts for every system,
+counts the words of :func:`multinerd.model.tagger.split_words` in those texts for every system,
 so the rates divide the same number. Agreement is entity-level against the PyTorch Tagger:
 the micro F1 of a system's ``(start, end, type)`` character spans taken as predictions and
 the Tagger's as reference, and the share of texts whose entities match exactly. The
@@ -10,7 +10,7 @@ at its first sub-token (``aggregation_strategy="first"``); the Tagger splits cli
 keeps hyphenated compounds whole, so some disagreement is word splitting, not the model.
 
 F1 against gold for PyTorch, ONNX and int8 comes from the export's own parity check
-(:func:`multinerd.export.export_onnx`) on the bundled sample's test split; the export keeps
+(:func:`multinerd.model.export.export_onnx`) on the bundled sample's test split; the export keeps
 a refused int8 file (``force``) so that it is still measured, with its verdict beside it.
 ``tagger_torch_bf16`` is the PyTorch Tagger under bf16 autocast, measured only where the
 CPU computes bf16 natively.
@@ -34,7 +34,7 @@ BENCH = Path(__file__).resolve().parent
 if str(BENCH) not in sys.path:
     sys.path.insert(0, str(BENCH))
 
-from multinerd.tagger import Tagger, split_words
+from multinerd.model.tagger import Tagger, split_words
 
 Spans = set[tuple[int, int, str]]
 #: Texts tagged once before timing, so that lazy initialisation is not timed.
@@ -100,7 +100,7 @@ def _pipeline(model_dir: Path, batch_size: int) -> Callable[[list[str]], Any]:
 
 def export_models(model_dir: Path, output_dir: Path) -> dict[str, Any]:
     """ONNX and int8 exports with their parity check (F1 against gold on the sample's test split)."""
-    from multinerd.export import export_onnx
+    from multinerd.model.export import export_onnx
 
     result = export_onnx(model_dir, output_dir, int8=True, force=True, parity_data="sample", parity_split="test")
     parity = {"n_sentences": result.n_sentences, "torch_f1": result.torch_f1}
@@ -176,7 +176,7 @@ def compare_inference(
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    from multinerd.corpus import load_corpus
+    from multinerd.data.corpus import load_corpus
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model-dir", type=Path, required=True, help="a trained model directory")
@@ -185,7 +185,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--no-onnx", action="store_true")
     parser.add_argument("--output", type=Path)
     args = parser.parse_args(argv)
-    from multinerd.samplegen import write_hub_layout
+    from multinerd.data.samplegen import write_hub_layout
 
     data = args.workdir / "infer-data"
     write_hub_layout(data, sizes={"test": args.texts}, langs=("en",), seed=1)

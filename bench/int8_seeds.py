@@ -29,7 +29,7 @@ TARGET_F1_LOSS_POINTS = 0.3
 
 def judge(model_dir: Path, workdir: Path) -> dict[str, Any]:
     """Export with int8 (validation gate), then the parity of both files on test."""
-    from multinerd.export import export_onnx, parity_check
+    from multinerd.model.export import export_onnx, parity_check
 
     output = workdir / model_dir.parent.name
     started = time.perf_counter()

@@ -91,7 +91,7 @@ def _bad_requests() -> dict[str, tuple[bytes, int, str]]:
 
 def sentence_pool() -> list[list[str]]:
     """Word lists of the bundled sample corpus, all languages and splits: varied, realistic lengths."""
-    from multinerd.corpus import load_corpus
+    from multinerd.data.corpus import load_corpus
 
     corpus = load_corpus("sample", lang=None)
     return [list(sentence.words) for split in corpus.splits.values() for sentence in split]

@@ -36,11 +36,11 @@ NO_TESTS = "no tests"
 #: Surviving mutants that cannot change a figure, by mutmut's name, with the reason.
 _FLOAT64 = "numpy's default float type is float64: the same array"
 HARMLESS: dict[str, str] = {
-    "multinerd.scoring.x__resampled_totals__mutmut_6": "astype(None) for astype(np.float64): " + _FLOAT64,
-    "multinerd.scoring.x__resampled_totals__mutmut_9": "np.empty(dtype=None) for float64: " + _FLOAT64,
-    "multinerd.scoring.x__resampled_totals__mutmut_39": "astype(None) for astype(np.float64): " + _FLOAT64,
-    "multinerd.scoring.x__resampled_totals__mutmut_30": "rng.integers(n) is rng.integers(0, n): the same draws",
-    "multinerd.scoring.x__resampled_totals__mutmut_18": (
+    "multinerd.evaluate.scoring.x__resampled_totals__mutmut_6": "astype(None) for astype(np.float64): " + _FLOAT64,
+    "multinerd.evaluate.scoring.x__resampled_totals__mutmut_9": "np.empty(dtype=None) for float64: " + _FLOAT64,
+    "multinerd.evaluate.scoring.x__resampled_totals__mutmut_39": "astype(None) for astype(np.float64): " + _FLOAT64,
+    "multinerd.evaluate.scoring.x__resampled_totals__mutmut_30": "rng.integers(n) is rng.integers(0, n): the same draws",
+    "multinerd.evaluate.scoring.x__resampled_totals__mutmut_18": (
         "range step _CHUNK dropped: rows are redrawn from the same seeded generator, a valid bootstrap with "
         "other draws, only slower; figures are pinned by properties (interval holds the estimate, seeded "
         "runs equal), not by exact draws"
@@ -80,7 +80,7 @@ def summary(found: dict[str, str]) -> dict[str, object]:
     return {
         "command": COMMAND,
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "modules": ["src/multinerd/labels.py", "src/multinerd/schemes.py", "src/multinerd/scoring.py"],
+        "modules": ["src/multinerd/labels.py", "src/multinerd/data/schemes.py", "src/multinerd/evaluate/scoring.py"],
         "tests": ["tests/test_labels.py", "tests/test_schemes.py", "tests/test_scoring.py"],
         "mutants": len(found),
         "outcomes": counts,

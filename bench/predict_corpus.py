@@ -1,6 +1,6 @@
 """``predict-corpus`` on a local Ray against single-process ``predict``, side by side; two local nodes; 1e9 on paper.
 
-1. **Throughput**: MultiNERD-like English sentences from :mod:`multinerd.samplegen` (written to
+1. **Throughput**: MultiNERD-like English sentences from :mod:`multinerd.data.samplegen` (written to
    20 Parquet files and, for ``predict``, one text file; never committed), tagged by
    ``multinerd predict`` (one process) and by ``multinerd predict-corpus`` (a local Ray with the
    machine's CPUs), each a fresh command run one after the other, same model, same backend.
@@ -39,7 +39,7 @@ from common import BENCH, REPO, table
 
 RESULT = BENCH / "results" / "predict_corpus.json"
 COMMAND = ".venv/bin/python bench/predict_corpus.py"
-MULTINERD = [sys.executable, "-m", "multinerd.cli"]
+MULTINERD = [sys.executable, "-m", "multinerd.apps.cli"]
 #: Ray runs its workers at niceness 15 by default; on a machine shared with other work that alone would
 #: slow the actors against the single ``predict`` process (niceness 0), so both run at niceness 0 here.
 ENV = os.environ | {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
@@ -65,7 +65,7 @@ def minilm_model(directory: Path) -> Path:
     from transformers import AutoModelForTokenClassification
 
     from multinerd.labels import TagScheme
-    from multinerd.modelhub import load_tokenizer, resolve_model_name
+    from multinerd.model.modelhub import load_tokenizer, resolve_model_name
 
     scheme = TagScheme.multinerd(None, name="A")
     model = AutoModelForTokenClassification.from_pretrained(
@@ -82,7 +82,7 @@ def write_corpus(directory: Path, n: int) -> tuple[Path, Path]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from multinerd.samplegen import generate_sentences
+    from multinerd.data.samplegen import generate_sentences
 
     texts = [" ".join(words) for words, _ in generate_sentences("en", "train", n, seed=7)]
     parquet = directory / "parquet"

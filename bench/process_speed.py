@@ -57,7 +57,7 @@ def timed_process(command: list[str], env: dict[str, str]) -> float:
 
 def systems(model_dir: Path, export_dir: Path | None, texts: Path, out: Path) -> dict[str, list[str]]:
     """The command of each system, writing its entities to ``out/<name>.jsonl``."""
-    predict = [sys.executable, "-m", "multinerd.cli", "-q", "predict", "--input", str(texts), "--input-format", "text",
+    predict = [sys.executable, "-m", "multinerd.apps.cli", "-q", "predict", "--input", str(texts), "--input-format", "text",
                "--format", "jsonl"]
     commands = {
         "multinerd predict, torch fp32": [*predict, "--model", str(model_dir), "--precision", "fp32"],

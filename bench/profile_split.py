@@ -54,8 +54,8 @@ def profile_predict(model_dir: Path, texts: Sequence[str], precision: str = "fp3
     """The split of one ``Tagger.predict_text`` call over ``texts`` (PyTorch backend, after a warm-up call)."""
     import torch
 
-    from multinerd.features import encode_dataset
-    from multinerd.tagger import Tagger, split_words
+    from multinerd.model.features import encode_dataset
+    from multinerd.model.tagger import Tagger, split_words
 
     tagger = Tagger.from_pretrained(model_dir, backend="torch", device="cpu", precision=precision)
     tagger.predict_text(list(texts[:8]))

@@ -42,7 +42,7 @@ def _f1(report: dict[str, Any], key: str) -> float:
 
 def train_once(precision: str, output: Path, extra: list[str]) -> dict[str, Any]:
     """One quickstart run in ``precision``; its figures, or why it was refused."""
-    command = [sys.executable, "-m", "multinerd.cli", "run", "--config", "configs/quickstart.yaml",
+    command = [sys.executable, "-m", "multinerd.apps.cli", "run", "--config", "configs/quickstart.yaml",
                "--output", str(output), "--overwrite", "--set", f"train.precision={precision}", *extra]  # fmt: skip
     started = time.time()
     done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=False)

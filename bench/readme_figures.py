@@ -20,7 +20,7 @@ BENCHMARKS.md is generated the same way by ``bench/run_all.py`` (``--markdown-on
 Outside generated sections a decimal figure may stand only in code (inline or fenced:
 commands, settings, example output), as a version (``2.13.0``, or stated with its name by the
 package's own source, ``BY-NC-SA 4.0``), or as a threshold or setting that the code or a shipped
-config itself defines as a literal (``0.999`` in ``multinerd.export``).
+config itself defines as a literal (``0.999`` in ``multinerd.model.export``).
 """
 
 from __future__ import annotations

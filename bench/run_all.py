@@ -86,9 +86,9 @@ def run_training(sizes: Sizes, workdir: Path, peak: float) -> dict[str, Any]:
     import train_throughput as tt
     from transformers import AutoConfig
 
-    from multinerd.corpus import load_corpus
+    from multinerd.data.corpus import load_corpus
     from multinerd.labels import TagScheme
-    from multinerd.modelhub import resolve_model_name
+    from multinerd.model.modelhub import resolve_model_name
 
     corpus = tt.bench_corpus(workdir / "speed-data", sizes.speed_sentences)
     models = [tt.MINILM] + (
@@ -142,7 +142,7 @@ def run_profiles(sizes: Sizes, workdir: Path) -> dict[str, Any]:
     import train_throughput as tt
 
     from multinerd.labels import TagScheme
-    from multinerd.tagger import Tagger
+    from multinerd.model.tagger import Tagger
 
     print("profiles", flush=True)
     corpus = tt.bench_corpus(workdir / "speed-data", sizes.speed_sentences)

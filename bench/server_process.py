@@ -37,7 +37,7 @@ def make_tiny_model(directory: Path, seed: int = 0) -> Path:
     import torch
     from transformers import BertConfig, BertForTokenClassification
 
-    from multinerd.modelhub import load_tokenizer
+    from multinerd.model.modelhub import load_tokenizer
 
     labels = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-ORG", "I-ORG"]
     tokenizer = load_tokenizer(MINILM)
@@ -62,7 +62,7 @@ def serve_command(model: Path, port: int, extra: Sequence[str] = ()) -> list[str
     return [
         sys.executable,
         "-m",
-        "multinerd.cli",
+        "multinerd.apps.cli",
         "serve",
         "--model",
         str(model),
@@ -145,7 +145,7 @@ def _decode_proc_address(address: str) -> str:
 def check_binding(base_url: str) -> dict[str, Any]:
     """Where the server listens: the serve CLI's default host, the listening sockets, and whether
     a connection through each non-loopback address of this machine is refused."""
-    from multinerd.cli import build_parser
+    from multinerd.apps.cli import build_parser
 
     port = int(base_url.rsplit(":", 1)[1])
     default_host = build_parser().parse_args(["serve", "--model", "DIR"]).host

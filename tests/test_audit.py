@@ -6,8 +6,8 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from multinerd.audit import audit, format_audit
-from multinerd.corpus import load_corpus
+from multinerd.data.audit import audit, format_audit
+from multinerd.data.corpus import load_corpus
 from multinerd.labels import MULTINERD_TYPES, entity_spans
 from test_corpus import GOOD, broken_iob2_dir, hub_dir, record, write
 

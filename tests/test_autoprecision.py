@@ -6,8 +6,9 @@ import json
 
 import pytest
 
-from multinerd import autoprecision, backends, hardware
-from multinerd.autoprecision import MIN_SPEEDUP, EncoderShape, cache_path, cpu_verdict
+from multinerd import hardware
+from multinerd.model import autoprecision, backends
+from multinerd.model.autoprecision import MIN_SPEEDUP, EncoderShape, cache_path, cpu_verdict
 
 SHAPE = EncoderShape(hidden=384, intermediate=1536, heads=12, layers=6)
 

@@ -12,16 +12,17 @@ import numpy as np
 import pytest
 
 from conftest import save_tiny_model
-from multinerd import autoprecision, backends, hardware
-from multinerd.backends import (
+from multinerd import hardware
+from multinerd.config import ConfigError, load_config
+from multinerd.model import autoprecision, backends
+from multinerd.model.backends import (
     BackendError,
     RefusedExportWarning,
     detect_backend,
     load_backend,
     resolve_precision,
 )
-from multinerd.config import ConfigError, load_config
-from multinerd.modelhub import ModelNotFoundError
+from multinerd.model.modelhub import ModelNotFoundError
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +74,7 @@ def test_auto_and_bf16_accepted_on_a_bf16_cpu(with_bf16):
 
 
 def test_training_precision_falls_back_to_fp32_and_refuses_bf16(no_bf16, tmp_path):
-    from multinerd.training import training_arguments, training_precision
+    from multinerd.model.training import training_arguments, training_precision
 
     assert training_precision("auto") == "fp32"
     with pytest.raises(ConfigError, match="train.precision=bf16: precision bf16: this CPU"):
@@ -85,7 +86,7 @@ def test_training_precision_falls_back_to_fp32_and_refuses_bf16(no_bf16, tmp_pat
 
 
 def test_training_precision_uses_bf16_autocast_on_a_bf16_cpu(with_bf16, tmp_path):
-    from multinerd.training import training_arguments, training_precision
+    from multinerd.model.training import training_arguments, training_precision
 
     assert training_precision("auto") == training_precision("bf16") == "bf16"
     args = training_arguments(load_config(None, ["train.precision=auto"]), tmp_path)
@@ -95,8 +96,8 @@ def test_training_precision_uses_bf16_autocast_on_a_bf16_cpu(with_bf16, tmp_path
 def test_train_log_lines_say_which_precision(tmp_path):
     from types import SimpleNamespace
 
-    from multinerd.modeldir import read_train_log
-    from multinerd.train_progress import TrainLogCallback
+    from multinerd.model.modeldir import read_train_log
+    from multinerd.model.train_progress import TrainLogCallback
 
     callback = TrainLogCallback(tmp_path / "train_log.jsonl", "bf16")
     state = SimpleNamespace(is_world_process_zero=True, epoch=1.0, global_step=3, log_history=[{"loss": 0.5}])
@@ -131,7 +132,7 @@ def test_detect_backend_from_the_files(model, tmp_path):
 
 
 def test_a_refused_file_warns_when_loaded(model, tmp_path):
-    from multinerd.export import write_onnx
+    from multinerd.model.export import write_onnx
 
     path = tmp_path / "model.onnx"
     write_onnx(model, path)
@@ -145,7 +146,7 @@ def test_a_refused_file_warns_when_loaded(model, tmp_path):
 
 def test_onnx_path_imports_neither_torch_nor_transformers(model, tmp_path):
     """A separate interpreter runs `multinerd predict` on an export directory; torch must stay unimported."""
-    from multinerd.export import copy_model_files, write_onnx
+    from multinerd.model.export import copy_model_files, write_onnx
 
     export = tmp_path / "export"
     export.mkdir()
@@ -153,7 +154,7 @@ def test_onnx_path_imports_neither_torch_nor_transformers(model, tmp_path):
     copy_model_files(model, export)
     code = (
         "import sys, json\n"
-        "from multinerd.cli import main\n"
+        "from multinerd.apps.cli import main\n"
         f"status = main(['predict', '--model', {str(export)!r}, 'Angela Merkel met the Pope in Rome.'])\n"
         "heavy = [m for m in sys.modules if m in ('torch', 'transformers') or m.startswith('transformers.models')]\n"
         "print(json.dumps({'status': status, 'heavy': heavy}))\n"
@@ -166,9 +167,9 @@ def test_onnx_path_imports_neither_torch_nor_transformers(model, tmp_path):
 
 def test_tokenizer_file_windows_match_transformers(model):
     """The ONNX path's tokenizer (no transformers import) cuts exactly the windows transformers does."""
-    from multinerd.features import encode_dataset, prepare_tokenizer
-    from multinerd.modelhub import load_tokenizer
-    from multinerd.tokenizer_file import load_tokenizer_file
+    from multinerd.model.features import encode_dataset, prepare_tokenizer
+    from multinerd.model.modelhub import load_tokenizer
+    from multinerd.model.tokenizer_file import load_tokenizer_file
 
     light = prepare_tokenizer(load_tokenizer_file(model))
     full = load_tokenizer(str(model))
@@ -183,7 +184,7 @@ def test_tokenizer_file_windows_match_transformers(model):
 
 
 def test_tokenizer_file_declines_what_it_cannot_read(tmp_path, model):
-    from multinerd.tokenizer_file import load_tokenizer_file
+    from multinerd.model.tokenizer_file import load_tokenizer_file
 
     assert load_tokenizer_file(tmp_path) is None
     (tmp_path / "tokenizer.json").write_text("{not json")

@@ -35,10 +35,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from multinerd.corpus import DataError, load_corpus
-from multinerd.features import encode_dataset, merge_window_logits
+from multinerd.data.corpus import DataError, load_corpus
 from multinerd.labels import MULTINERD_TAGS
-from multinerd.modelhub import load_tokenizer
+from multinerd.model.features import encode_dataset, merge_window_logits
+from multinerd.model.modelhub import load_tokenizer
 
 FORMATS = ("jsonl", "tsv", "conll")
 

@@ -21,10 +21,10 @@ import run_all
 import sections
 import train_throughput
 
-from multinerd.corpus import Sentence, load_corpus
-from multinerd.features import IGNORE_INDEX
+from multinerd.data.corpus import Sentence, load_corpus
 from multinerd.labels import TagScheme
-from multinerd.modelhub import load_tokenizer
+from multinerd.model.features import IGNORE_INDEX
+from multinerd.model.modelhub import load_tokenizer
 
 pytestmark = pytest.mark.slow
 SCHEME = TagScheme.multinerd(None, name="A")

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from conftest import RULE_LABELS, rule_tagger
-from multinerd.server import create_app
+from multinerd.apps.server import create_app
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from multinerd import calibration
-from multinerd.calibration import (
+from multinerd.evaluate import calibration
+from multinerd.evaluate.calibration import (
     CalibrationError,
     EntityTable,
     drop_below,

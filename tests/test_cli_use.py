@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from conftest import save_tiny_model
-from multinerd.cli import EXIT_USAGE, main
+from multinerd.apps.cli import EXIT_USAGE, main
 from test_export import conll_source
 
 TEXT = "Angela Merkel met the Pope in Rome."
@@ -108,7 +108,7 @@ def test_predict_errors_are_one_line(model: Path, tmp_path: Path, capsys) -> Non
 
 
 def test_export_then_predict_with_onnx(model: Path, tmp_path: Path, capsys, monkeypatch) -> None:
-    from multinerd import export
+    from multinerd.model import export
 
     # Thresholds any int8 of this random model meets: what is tested is the accepted path end to end.
     monkeypatch.setitem(export.MIN_ENTITY_AGREEMENT, "int8", 0.0)
@@ -168,7 +168,7 @@ def test_export_fp32_only_passes(model: Path, tmp_path: Path, capsys) -> None:
 
 def test_export_refusal_exits_non_zero_and_removes_or_keeps_files(model: Path, tmp_path: Path, capsys,
                                                                    monkeypatch):
-    from multinerd import export
+    from multinerd.model import export
 
     # An impossible threshold stands in for a broken export: the verdict path is what is tested.
     monkeypatch.setitem(export.MIN_ENTITY_AGREEMENT, "fp32", 1.01)
@@ -181,7 +181,7 @@ def test_export_refusal_exits_non_zero_and_removes_or_keeps_files(model: Path, t
     assert main(argv) == 1
     assert "kept and marked refused (--force)" in capsys.readouterr().err
     assert (output / "model.onnx").exists() and (output / "model.onnx.REFUSED").exists()
-    from multinerd.backends import RefusedExportWarning
+    from multinerd.model.backends import RefusedExportWarning
 
     with pytest.warns(RefusedExportWarning, match="failed its parity check"):
         assert main(["predict", "-m", str(output), TEXT]) == 0

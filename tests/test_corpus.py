@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from multinerd import corpus as corpus_module
-from multinerd.audit import audit
-from multinerd.corpus import (
+from multinerd.data import corpus as corpus_module
+from multinerd.data.audit import audit
+from multinerd.data.corpus import (
     Corpus,
     DataError,
     Sentence,
@@ -393,7 +393,7 @@ def test_hub_failure_says_how_to_use_local_files(monkeypatch: pytest.MonkeyPatch
 def test_hub_offline_for_real_in_a_fresh_process(tmp_path: Path) -> None:
     env = {**os.environ, "HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path)}
     code = (
-        "from multinerd.corpus import load_corpus, DataError\n"
+        "from multinerd.data.corpus import load_corpus, DataError\n"
         "try:\n    load_corpus('hub')\nexcept DataError as err:\n    print(err)\n"
     )
     result = subprocess.run(

@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from conftest import save_tiny_model
-from multinerd.corpus_files import (
+from multinerd.apps.corpus_files import (
     ReadOptions,
     UnreadableFile,
     find_inputs,
@@ -23,7 +23,7 @@ from multinerd.corpus_files import (
     shard_name,
     write_shard,
 )
-from multinerd.readers import DataError
+from multinerd.data.readers import DataError
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "multinerd"
 
@@ -122,10 +122,10 @@ def test_other_commands_never_import_ray(tmp_path):
     model = save_tiny_model(tmp_path / "model")
     code = (
         "import sys\n"
-        "from multinerd.cli import build_parser, main\n"
+        "from multinerd.apps.cli import build_parser, main\n"
         f"assert main(['predict', '--model', {str(model)!r}, 'Ada lived in Rome.']) == 0\n"
         "build_parser().parse_args(['predict-corpus', '--model', 'm', '--input', 'x', '--output', 'o'])\n"
-        "import multinerd.corpus_files\n"
+        "import multinerd.apps.corpus_files\n"
         "assert 'ray' not in sys.modules, 'ray was imported'\n"
     )
     done = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=300)

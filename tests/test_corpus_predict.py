@@ -25,8 +25,8 @@ ray = pytest.importorskip(
 )
 
 from conftest import save_tiny_model
-from multinerd.cli import main
-from multinerd.corpus_files import read_manifest, read_shards, write_json
+from multinerd.apps.cli import main
+from multinerd.apps.corpus_files import read_manifest, read_shards, write_json
 
 WORDS = ["Angela", "Merkel", "met", "the", "Pope", "in", "Rome", "Paris", "Google", "bought", "a", "café", "ünïcode",
          "New", "York", "yesterday", ",", "and", "U.S.", "Merkel's", "well-known", "😀"]  # fmt: skip
@@ -155,7 +155,7 @@ def test_one_row_per_document_valid_offsets_and_the_entities_of_predict(corpus, 
 @pytest.mark.slow
 def test_a_killed_run_reruns_to_exactly_the_clean_output(corpus, clean, ray_address, tmp_path):
     output = tmp_path / "out"
-    command = [sys.executable, "-m", "multinerd.cli", *_command(corpus, output, "--address", ray_address)]
+    command = [sys.executable, "-m", "multinerd.apps.cli", *_command(corpus, output, "--address", ray_address)]
     run = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     deadline = time.time() + 240
     while time.time() < deadline and run.poll() is None:
@@ -199,8 +199,8 @@ SETTINGS = {"model": "m", "backend": "torch", "format": "parquet"}
 
 
 def test_output_refused_continued_or_replaced_as_the_manifest_says(tmp_path):
-    from multinerd.corpus_predict import prepare_output
-    from multinerd.outputs import OutputExistsError
+    from multinerd.apps.corpus_predict import prepare_output
+    from multinerd.model.outputs import OutputExistsError
 
     output = tmp_path / "out"
     manifest = prepare_output(output, SETTINGS, overwrite=False)

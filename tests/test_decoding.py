@@ -17,11 +17,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import MINILM
-from multinerd import decoding
-from multinerd.decoding import DecodingError, decode, decode_tags, transition_masks, viterbi
+from multinerd.evaluate import decoding
+from multinerd.evaluate.decoding import DecodingError, decode, decode_tags, transition_masks, viterbi
 from multinerd.labels import OUTSIDE, iob2_violations, tags_for_types
-from multinerd.modelhub import load_tokenizer
-from multinerd.tagger import Tagger
+from multinerd.model.modelhub import load_tokenizer
+from multinerd.model.tagger import Tagger
 
 TYPE_NAMES = st.sampled_from(
     ["PER", "LOC", "ORG", "geo-loc", "person-athlete", "person", "creative-work", "WORK_OF_ART", "b-i", "I"]

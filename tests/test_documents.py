@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 
 from conftest import SENTENCE, rule_tagger
-from multinerd.corpus import DataError
-from multinerd.documents import (
+from multinerd.apps.documents import (
     Document,
     annotate,
     documents_from_texts,
@@ -19,6 +18,7 @@ from multinerd.documents import (
     read_input,
     write_predictions,
 )
+from multinerd.data.corpus import DataError
 
 
 @pytest.fixture(scope="module")
@@ -191,8 +191,8 @@ def test_unknown_output_format(tagger) -> None:
 def _broken_tagger():
     """A rule model that emits invalid IOB2 under argmax decoding: B-LOC then I-ORG, and I-VEHI after O."""
     from conftest import RuleForward
-    from multinerd.modelhub import load_tokenizer
-    from multinerd.tagger import Tagger
+    from multinerd.model.modelhub import load_tokenizer
+    from multinerd.model.tagger import Tagger
 
     labels = ["O", "B-LOC", "I-LOC", "B-ORG", "I-ORG", "B-VEHI", "I-VEHI"]
     rules = {"rome": "B-LOC", "google": "I-ORG", "paris": "I-VEHI"}

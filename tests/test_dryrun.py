@@ -7,12 +7,12 @@ import math
 import pytest
 
 from conftest import save_tiny_model
-from multinerd.cli import main
+from multinerd.apps.cli import main
+from multinerd.apps.dryrun import batch_lengths, dry_run, padded_tokens
 from multinerd.config import load_config
-from multinerd.corpus import load_corpus
-from multinerd.dryrun import batch_lengths, dry_run, padded_tokens
-from multinerd.modeldir import read_train_log
-from multinerd.training import train_system
+from multinerd.data.corpus import load_corpus
+from multinerd.model.modeldir import read_train_log
+from multinerd.model.training import train_system
 
 
 def test_padding_counts_each_batch_up_to_its_longest_window():

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from conftest import save_tiny_model
-from multinerd import export
-from multinerd.backends import INT8_FILE, ONNX_FILE, OnnxBackend, RefusedExportWarning
-from multinerd.export import ExportError, export_onnx, judge
-from multinerd.modelhub import ModelNotFoundError
-from multinerd.tagger import Tagger
+from multinerd.model import export
+from multinerd.model.backends import INT8_FILE, ONNX_FILE, OnnxBackend, RefusedExportWarning
+from multinerd.model.export import ExportError, export_onnx, judge
+from multinerd.model.modelhub import ModelNotFoundError
+from multinerd.model.tagger import Tagger
 
 
 def load_tagger(directory, **options) -> Tagger:

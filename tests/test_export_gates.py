@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 
 from conftest import save_tiny_model
-from multinerd import export
-from multinerd.backends import INT8_FILE, ONNX_FILE
-from multinerd.export import export_onnx
+from multinerd.model import export
+from multinerd.model.backends import INT8_FILE, ONNX_FILE
+from multinerd.model.export import export_onnx
 
 LABELS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
 #: Sentences in the parity split; one gold PER entity each, on the first word.
@@ -89,7 +89,7 @@ def run_export(setting, monkeypatch, name: str, fp32: list[list[str]], int8: lis
 
 
 def test_the_scripted_parity_data_is_what_the_cases_assume(setting) -> None:
-    from multinerd.corpus import load_corpus
+    from multinerd.data.corpus import load_corpus
 
     sentences = load_corpus(setting[2]).get("test")
     assert [list(s.tags) for s in sentences] == GOLD

@@ -10,7 +10,7 @@ from tokenizers import ByteLevelBPETokenizer, SentencePieceUnigramTokenizer
 from tokenizers.processors import RobertaProcessing, TemplateProcessing
 from transformers import AutoTokenizer, PreTrainedTokenizerFast, RobertaTokenizerFast
 
-from multinerd.features import (
+from multinerd.model.features import (
     IGNORE_INDEX,
     AlignmentError,
     encode_dataset,
@@ -20,7 +20,7 @@ from multinerd.features import (
     special_tokens_around,
     window_bounds,
 )
-from multinerd.modelhub import resolve_model_name
+from multinerd.model.modelhub import resolve_model_name
 
 BPE_CORPUS = [
     "Angela Merkel met the Pope in Rome .",

@@ -6,7 +6,7 @@ for how to add figures). Outside those sections a decimal figure is allowed by r
 code (inline or fenced: commands, settings, example output), as a version (three parts,
 ``2.13.0``, or stated with its name by the package's own source, ``BY-NC-SA 4.0``), or as a
 threshold or setting that the code or a shipped config defines as a literal (``0.999`` in
-``multinerd.export``). A figure typed into the README by hand fails.
+``multinerd.model.export``). A figure typed into the README by hand fails.
 """
 
 from __future__ import annotations

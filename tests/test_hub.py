@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from multinerd.audit import audit
 from multinerd.config import load_config
-from multinerd.corpus import DataError, load_configured, load_corpus
+from multinerd.data.audit import audit
+from multinerd.data.corpus import DataError, load_configured, load_corpus
 from test_real_data import TINY_TRAINING
 
 
@@ -197,7 +197,7 @@ def test_disk_source_that_is_not_a_saved_dataset(tmp_path: Path) -> None:
 def test_a_saved_dataset_with_classlabel_names_and_renamed_columns_trains_and_evaluates(
     tmp_path: Path,
 ) -> None:
-    from multinerd.cli import main
+    from multinerd.apps.cli import main
 
     root = saved_dataset(tmp_path / "wnut")
     columns = ["--set", "data.tokens_column=words", "--set", "data.tags_column=labels"]

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from multinerd.evaluate.modelcard import describe_data, write_model_card
+from multinerd.evaluate.scoring import score
 from multinerd.labels import TagScheme
-from multinerd.modelcard import describe_data, write_model_card
-from multinerd.scoring import score
 
 SCHEME = TagScheme("A", ("PER", "LOC", "VEHI"))
 GOLD = [["B-PER", "I-PER", "O", "B-LOC"], ["B-VEHI", "O", "O", "O"]]

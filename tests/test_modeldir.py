@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from multinerd import modeldir
-from multinerd.modeldir import (
+from multinerd.model import modeldir
+from multinerd.model.modeldir import (
     ModelDirError,
     read_labels,
     read_run_config,
@@ -16,7 +16,7 @@ from multinerd.modeldir import (
     read_window_settings,
     require_dir,
 )
-from multinerd.modelhub import ModelNotFoundError
+from multinerd.model.modelhub import ModelNotFoundError
 
 
 def write(directory: Path, name: str, text: str) -> Path:
@@ -26,7 +26,7 @@ def write(directory: Path, name: str, text: str) -> Path:
 
 
 def test_one_name_for_the_run_record():
-    from multinerd import export, outputs
+    from multinerd.model import export, outputs
 
     assert outputs.CONFIG_FILE is modeldir.CONFIG_FILE == "multinerd.yaml"
     assert modeldir.CONFIG_FILE in export.COPIED_FILES

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from conftest import save_tiny_model
-from multinerd.cli import EXIT_USAGE, main
-from multinerd.outputs import OutputExistsError, check_output, finished_outputs
+from multinerd.apps.cli import EXIT_USAGE, main
+from multinerd.model.outputs import OutputExistsError, check_output, finished_outputs
 
 
 def _finished_model(path: Path) -> Path:

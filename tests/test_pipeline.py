@@ -4,11 +4,12 @@ import json
 
 import pytest
 
-from multinerd import pipeline, scoring
+from multinerd.apps import pipeline
 from multinerd.config import load_config
-from multinerd.corpus import Sentence
+from multinerd.data.corpus import Sentence
+from multinerd.evaluate import scoring
 from multinerd.labels import MULTINERD_TYPES, SCHEME_B_TYPES
-from multinerd.modeldir import saved_system
+from multinerd.model.modeldir import saved_system
 from multinerd.systems import default_b_types, scoring_scheme, system_schemes
 
 
@@ -97,8 +98,8 @@ def _probabilities_from(fake_predict):
     """
     import numpy as np
 
-    from multinerd.decoding import Probabilities
-    from multinerd.modeldir import read_labels
+    from multinerd.evaluate.decoding import Probabilities
+    from multinerd.model.modeldir import read_labels
 
     def probabilities(model_dir, sentences, *args, **kwargs):
         labels = read_labels(model_dir)
@@ -159,7 +160,7 @@ def test_restricting_to_model_types_says_so(misc_data, tmp_path):
 
 
 def test_evaluate_prints_the_unknown_types(misc_data, tmp_path, capsys):
-    from multinerd.cli import main
+    from multinerd.apps.cli import main
 
     _, model = misc_data
     data = tmp_path / "data"
@@ -204,7 +205,7 @@ def test_scoring_scheme_accepts_the_model_own_and_subsets(tmp_path, labels, sche
 )
 def test_scheme_the_model_cannot_be_scored_in_is_a_one_line_error(tmp_path, capsys, labels, scheme, possible):
     """The old evaluate printed a B model's scores as if in scheme A."""
-    from multinerd.cli import EXIT_USAGE, main
+    from multinerd.apps.cli import EXIT_USAGE, main
 
     model = _model_dir(tmp_path / "m", labels)
     assert main(["evaluate", "--model", str(model), "--scheme", scheme]) == EXIT_USAGE
@@ -226,8 +227,8 @@ def test_b_default_types_live_in_one_place():
 
 def test_run_with_bootstrap_zero_gives_no_verdict(tmp_path, monkeypatch):
     """The old run forced one resample and wrote 'the 95% interval excludes zero (p = 0.5)'."""
-    from multinerd.features import EncodingStats
-    from multinerd.training import TrainResult
+    from multinerd.model.features import EncodingStats
+    from multinerd.model.training import TrainResult
 
     def fake_train(config, system, corpus, output, *, resume=False, **kwargs):
         scheme = system_schemes(corpus, config)[system]
@@ -266,9 +267,9 @@ def test_run_with_bootstrap_zero_gives_no_verdict(tmp_path, monkeypatch):
 
 def test_train_writes_the_model_card_and_validation_metrics(tmp_path, monkeypatch):
     """The old ``multinerd train`` wrote neither; the card must not claim MultiNERD for CoNLL data."""
-    from multinerd import training
-    from multinerd.cli import main
-    from multinerd.features import EncodingStats
+    from multinerd.apps.cli import main
+    from multinerd.model import training
+    from multinerd.model.features import EncodingStats
 
     data = tmp_path / "data"
     data.mkdir()

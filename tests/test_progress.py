@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 
 from multinerd import progress
-from multinerd.train_progress import TrainProgress
+from multinerd.model.train_progress import TrainProgress
 
 
 class Terminal(io.StringIO):

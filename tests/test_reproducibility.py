@@ -16,12 +16,12 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
+from multinerd.apps.pipeline import evaluate_model
 from multinerd.config import load_config
-from multinerd.corpus import corpus_fingerprint, load_configured
-from multinerd.modeldir import read_train_log
-from multinerd.modelhub import resolve_model_name
-from multinerd.pipeline import evaluate_model
-from multinerd.training import train_system
+from multinerd.data.corpus import corpus_fingerprint, load_configured
+from multinerd.model.modeldir import read_train_log
+from multinerd.model.modelhub import resolve_model_name
+from multinerd.model.training import train_system
 
 pytestmark = pytest.mark.slow
 

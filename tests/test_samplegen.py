@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from multinerd import samplegen
-from multinerd.corpus import load_corpus
+from multinerd.data import samplegen
+from multinerd.data.corpus import load_corpus
 from multinerd.labels import MULTINERD_TYPES, entity_spans
 
 

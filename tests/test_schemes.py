@@ -7,8 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from seqeval.scheme import BILOU, IOB1, IOB2, IOBES, Entities
 
+from multinerd.data.schemes import SchemeError, detect, parse_tag, to_iob2
 from multinerd.labels import TagError, entity_spans
-from multinerd.schemes import SchemeError, detect, parse_tag, to_iob2
 
 # WNUT-, Few-NERD- and OntoNotes-style names, written here.
 TYPES = ["geo-loc", "person-athlete", "WORK_OF_ART", "PER"]

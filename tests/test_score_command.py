@@ -17,10 +17,10 @@ import pytest
 from seqeval.metrics import f1_score, precision_score, recall_score
 from seqeval.scheme import IOB2
 
-from multinerd.cli import EXIT_USAGE, main
-from multinerd.corpus import DataError
-from multinerd.pipeline import score_file
-from multinerd.tagfiles import read_tagged_file
+from multinerd.apps.cli import EXIT_USAGE, main
+from multinerd.apps.pipeline import score_file
+from multinerd.data.corpus import DataError
+from multinerd.data.tagfiles import read_tagged_file
 
 # --- the conlleval-style oracle -------------------------------------------------------------------
 

@@ -9,8 +9,7 @@ import pytest
 from seqeval.metrics import classification_report, f1_score, precision_score, recall_score
 from seqeval.scheme import IOB2
 
-from multinerd.labels import SCHEME_B_TYPES, TagScheme
-from multinerd.scoring import (
+from multinerd.evaluate.scoring import (
     MIN_RESAMPLES,
     MISSED,
     WRONG_BOUNDARY,
@@ -22,6 +21,7 @@ from multinerd.scoring import (
     score,
     to_scheme,
 )
+from multinerd.labels import SCHEME_B_TYPES, TagScheme
 
 SCHEME_B = TagScheme.multinerd(SCHEME_B_TYPES)
 
@@ -269,7 +269,7 @@ def test_p_value_counts_resamples_tied_at_zero_as_the_other_side(b_is_better: bo
 
 
 def test_p_value_by_hand_with_ties() -> None:
-    from multinerd.scoring import _p_value
+    from multinerd.evaluate.scoring import _p_value
 
     resampled = np.array([0.0] * 10 + [0.02] * 89 + [-0.01])
     assert _p_value(0.02, resampled) == pytest.approx(2 * 11 / 100)
@@ -327,7 +327,7 @@ def test_enough_resamples_give_intervals() -> None:
 
 def test_compare_reports_every_field_with_its_defaults() -> None:
     """What mutation testing found unchecked: the record's keys, A's and B's own intervals, the defaults."""
-    from multinerd.scoring import P_VALUE_METHOD, micro_f1
+    from multinerd.evaluate.scoring import P_VALUE_METHOD, micro_f1
 
     gold, weak = noisy_corpus(5, n=60, keep=0.5)
     _, strong = noisy_corpus(5, n=60, keep=0.95)
@@ -366,7 +366,7 @@ def test_equal_f1_from_different_errors_has_p_value_one() -> None:
     ],
 )
 def test_micro_f1_by_hand(gold, pred, mode, expected) -> None:
-    from multinerd.scoring import micro_f1
+    from multinerd.evaluate.scoring import micro_f1
 
     assert micro_f1(gold, pred, mode=mode) == pytest.approx(expected)
     assert micro_f1(gold, pred, mode=mode) == score(gold, pred, bootstrap=0)[mode]["micro"]["f1"]

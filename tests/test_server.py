@@ -18,9 +18,9 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 from fastapi.testclient import TestClient
 
 from conftest import RULE_LABELS, SENTENCE, rule_tagger
-from multinerd.modelhub import ModelNotFoundError
-from multinerd.server import ServeError, create_app, model_names, parse_request
-from multinerd.tagger import Tagger, TaggerError
+from multinerd.apps.server import ServeError, create_app, model_names, parse_request
+from multinerd.model.modelhub import ModelNotFoundError
+from multinerd.model.tagger import Tagger, TaggerError
 
 
 @pytest.fixture(scope="module")
@@ -301,7 +301,7 @@ def test_a_key_with_a_space_inside_is_compared_whole() -> None:
 
 
 def test_exposure_check_refuses_non_loopback_without_a_key() -> None:
-    from multinerd.server import check_exposure, is_loopback
+    from multinerd.apps.server import check_exposure, is_loopback
 
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
     assert not is_loopback("0.0.0.0") and not is_loopback("192.0.2.7")
@@ -315,7 +315,7 @@ def test_exposure_check_refuses_non_loopback_without_a_key() -> None:
 def test_port_in_use_is_found_before_any_model_loads(tmp_path: Path) -> None:
     import socket
 
-    from multinerd.server import serve
+    from multinerd.apps.server import serve
 
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
@@ -330,10 +330,10 @@ def test_request_log_has_method_path_status_and_sizes_but_never_the_text(caplog)
     import logging
 
     client = TestClient(create_app({"A": rule_tagger("A")}))
-    with caplog.at_level(logging.INFO, logger="multinerd.server"):
+    with caplog.at_level(logging.INFO, logger="multinerd.apps.server"):
         client.post("/predict", json={"text": "Angela Merkel told Zebediah Quux a secret in Rome."})
         client.post("/predict", json={"text": "Zebediah " * 500})
-    lines = [record.getMessage() for record in caplog.records if record.name == "multinerd.server"]
+    lines = [record.getMessage() for record in caplog.records if record.name == "multinerd.apps.server"]
     assert len(lines) == 2
     assert lines[0].startswith("POST /predict 200 ") and " ms, " in lines[0] and "bytes in" in lines[0]
     assert "Zebediah" not in caplog.text and "secret" not in caplog.text

@@ -15,9 +15,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from conftest import SENTENCE, rule_tagger, save_tiny_model
-from multinerd.features import AlignmentError
-from multinerd.server import create_app
-from multinerd.tagger import TaggerError
+from multinerd.apps.server import create_app
+from multinerd.model.features import AlignmentError
+from multinerd.model.tagger import TaggerError
 
 BENCH = Path(__file__).resolve().parent.parent / "bench"
 sys.path.insert(0, str(BENCH))

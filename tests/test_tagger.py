@@ -17,12 +17,13 @@ from transformers import (
     RobertaForTokenClassification,
 )
 
-from multinerd import autoprecision, backends, hardware
-from multinerd.backends import BackendError
+from multinerd import hardware
 from multinerd.labels import SCHEME_B_TYPES, TagScheme
-from multinerd.modeldir import ModelDirError, read_labels
-from multinerd.modelhub import ModelNotFoundError, resolve_model_name
-from multinerd.tagger import Tagger, decode_entities, split_words
+from multinerd.model import autoprecision, backends
+from multinerd.model.backends import BackendError
+from multinerd.model.modeldir import ModelDirError, read_labels
+from multinerd.model.modelhub import ModelNotFoundError, resolve_model_name
+from multinerd.model.tagger import Tagger, decode_entities, split_words
 
 SCHEME = TagScheme.multinerd(SCHEME_B_TYPES)
 

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from multinerd.config import ConfigError, load_config
-from multinerd.corpus import load_corpus
-from multinerd.modeldir import read_train_log
+from multinerd.data.corpus import load_corpus
+from multinerd.model.modeldir import read_train_log
+from multinerd.model.training import train_system
 from multinerd.systems import system_schemes
-from multinerd.training import train_system
 
 pytestmark = pytest.mark.slow
 
@@ -107,7 +107,7 @@ def test_b_needs_types_on_foreign_data(tmp_path):
 
 
 def _cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "multinerd.cli", *args]
+    return [sys.executable, "-m", "multinerd.apps.cli", *args]
 
 
 def _train_command(output: Path) -> list[str]:
@@ -153,7 +153,7 @@ def test_torchrun_two_cpu_processes_write_one_model(tmp_path):
     env = os.environ | {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1"}
     command = [
         sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-        "-m", "multinerd.cli", *_train_command(tmp_path)[3:],
+        "-m", "multinerd.apps.cli", *_train_command(tmp_path)[3:],
     ]  # fmt: skip
     command = [part if part != "train.max_steps=24" else "train.max_steps=6" for part in command]
     finished = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600, check=False)

@@ -20,11 +20,11 @@ from seqeval.scheme import IOB2
 
 from conftest import MINILM, save_tiny_model
 from multinerd.config import load_config
-from multinerd.corpus import Sentence
-from multinerd.features import IGNORE_INDEX
+from multinerd.data.corpus import Sentence
 from multinerd.labels import TagScheme
-from multinerd.modelhub import load_tokenizer
-from multinerd.training import (
+from multinerd.model.features import IGNORE_INDEX
+from multinerd.model.modelhub import load_tokenizer
+from multinerd.model.training import (
     DevScorer,
     SequentialEvalTrainer,
     WindowDataset,
@@ -100,8 +100,8 @@ def test_viterbi_dev_scorer_scores_what_the_tagger_predicts(tmp_path):
     """Log-probabilities per window, as the Trainer keeps them, give the F1 of Tagger.predict_words."""
     from transformers import AutoModelForTokenClassification
 
-    from multinerd.scoring import micro_f1
-    from multinerd.tagger import Tagger
+    from multinerd.evaluate.scoring import micro_f1
+    from multinerd.model.tagger import Tagger
 
     split = _split(n_sentences=20, seed=3)
     model_dir = save_tiny_model(tmp_path / "m", SCHEME.labels, seed=2)

@@ -21,11 +21,11 @@ import yaml
 
 from conftest import save_tiny_model
 from multinerd import progress
-from multinerd import tune as tune_module
-from multinerd.cli import main
+from multinerd.apps import tune as tune_module
+from multinerd.apps.cli import main
+from multinerd.apps.tune import FINISHED, OptunaReport, apply_params, make_pruner, open_study, tune
 from multinerd.config import ConfigError, load_config
-from multinerd.corpus import load_corpus
-from multinerd.tune import FINISHED, OptunaReport, apply_params, make_pruner, open_study, tune
+from multinerd.data.corpus import load_corpus
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -129,7 +129,7 @@ def test_search_never_reads_test_and_writes_a_best_config_that_run_accepts(tmp_p
 
 def _tune_command(encoder: Path, output: Path, *extra: str) -> list[str]:
     settings = [part for setting in _tiny_settings(encoder) for part in ("--set", setting)]
-    command = [sys.executable, "-m", "multinerd.cli", "tune", "--system", "B", "--output", str(output)]
+    command = [sys.executable, "-m", "multinerd.apps.cli", "tune", "--system", "B", "--output", str(output)]
     return [*command, *settings, *extra]
 
 

@@ -22,7 +22,7 @@ import optuna
 import pytest
 
 from conftest import save_tiny_model
-from multinerd.tune import FINISHED
+from multinerd.apps.tune import FINISHED
 from test_tune import ENV, _tune_command
 
 psycopg = pytest.importorskip("psycopg", reason="no PostgreSQL driver: pip install -e '.[dev]' installs psycopg")

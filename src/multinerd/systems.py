@@ -62,7 +62,7 @@ def multinerd_licence_applies(source: str) -> bool:
 
 
 class Corpus(Protocol):
-    """What this module reads of a :class:`multinerd.corpus.Corpus` (which itself asks this module)."""
+    """What this module reads of a :class:`multinerd.data.corpus.Corpus` (which itself asks this module)."""
 
     splits: dict[str, list[Any]]
     multinerd_tags: bool

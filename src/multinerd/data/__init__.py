@@ -1,0 +1,1 @@
+"""Data in: sources, file shapes, tag schemes, checks, audit, the sample generator."""

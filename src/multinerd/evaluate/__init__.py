@@ -1,0 +1,1 @@
+"""Scoring, the report and its plots, the model card."""

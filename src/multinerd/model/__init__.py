@@ -1,0 +1,1 @@
+"""Encoders, features, training, model directories, backends, the tagger, export."""

@@ -1,0 +1,198 @@
+"""``precision=auto`` on a CPU: bf16 only where it measured faster than fp32 on this CPU and encoder shape.
+
+A bf16 flag in ``/proc/cpuinfo`` (AVX-512 BF16, AMX) says the CPU *can* compute in bf16,
+not that a given model runs faster in it: small matrices, new shapes (oneDNN builds a
+kernel per shape) and dtype casts can eat the gain, and the tool measured bf16 training of
+MiniLM at 0.54x fp32 on one such CPU. So ``auto`` decides by measurement:
+
+* a CPU without a bf16 flag would emulate bf16 in software, which is always slower: fp32,
+  without measuring (the reason says so);
+* otherwise a short timed fp32-vs-bf16 forward and backward pass of an encoder of the
+  model's real shape (random weights, at most :data:`MEASURED_LAYERS` layers, a few widths
+  of :data:`features`-style buckets) gives a speed ratio; bf16 is chosen only when it is at
+  least :data:`MIN_SPEEDUP` times fp32's speed, so ``auto`` never picks a slower path.
+
+The verdict is cached per CPU model, bf16 flags, torch version and encoder shape in a small
+JSON file (:func:`cache_path`: ``$MULTINERD_CACHE_DIR``, else ``$XDG_CACHE_HOME/multinerd``,
+else ``~/.cache/multinerd``), so the measurement costs a few seconds once per machine kind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from multinerd import hardware
+
+#: Environment variable that moves the verdict cache (tests point it at a temporary directory).
+CACHE_ENV = "MULTINERD_CACHE_DIR"
+CACHE_FILE = "precision.json"
+#: bf16 must be at least this much faster than fp32 to be chosen (a margin for timing noise).
+MIN_SPEEDUP = 1.1
+#: Widths (sub-tokens) timed, as padded batches come out of :func:`multinerd.model.features.bucket_width`.
+MEASURED_WIDTHS = (32, 64, 128)
+MEASURED_BATCH = 16
+#: Layers of the measured encoder: the ratio is per layer, so a few layers give it for the whole stack.
+MEASURED_LAYERS = 2
+#: Timed passes per width and format, after one untimed warm-up pass each.
+REPEATS = 2
+
+
+@dataclass(frozen=True)
+class EncoderShape:
+    """What decides a transformer encoder's speed in each format: its matrices' sizes."""
+
+    hidden: int
+    intermediate: int
+    heads: int
+    layers: int
+
+    @classmethod
+    def of(cls, config: Any) -> EncoderShape:
+        """The shape of a transformers config (BERT-like names: ``hidden_size``, ``intermediate_size``...)."""
+        return cls(
+            hidden=int(config.hidden_size),
+            intermediate=int(getattr(config, "intermediate_size", 4 * config.hidden_size)),
+            heads=int(config.num_attention_heads),
+            layers=int(config.num_hidden_layers),
+        )
+
+    def key(self) -> str:
+        return f"h{self.hidden}-i{self.intermediate}-a{self.heads}-l{self.layers}"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The precision ``auto`` chose on the CPU, and why."""
+
+    precision: str
+    reason: str
+    #: bf16's speed as a multiple of fp32's (forward and backward, summed over the widths), when measured.
+    bf16_speedup: float | None = None
+    cpu: str = ""
+    cached: bool = False
+
+    def line(self) -> str:
+        """``precision auto -> fp32: bf16 measured 0.42x fp32 on AMD EPYC ...``: the log line."""
+        return f"precision auto -> {self.precision}: {self.reason}"
+
+
+def cache_path() -> Path:
+    """The verdict cache file, under the user's cache directory unless :data:`CACHE_ENV` moves it."""
+    base = os.environ.get(CACHE_ENV)
+    if base:
+        return Path(base) / CACHE_FILE
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "multinerd" / CACHE_FILE
+
+
+def cache_key(shape: EncoderShape, feature: str) -> str:
+    """One verdict per CPU model, bf16 feature, torch version and encoder shape."""
+    import torch
+
+    return f"{hardware.cpu_name()}|{feature}|torch {torch.__version__}|{shape.key()}"
+
+
+def _read_cache(path: Path) -> dict[str, Any]:
+    """The cached verdicts; an unreadable or corrupt cache counts as empty (it is only a cache)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _write_cache(path: Path, key: str, record: dict[str, Any]) -> None:
+    """Add one verdict, written to a temporary name and renamed so a reader never sees half a file."""
+    data = _read_cache(path) | {key: record}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        temporary.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+        os.replace(temporary, path)
+    except OSError:
+        pass  # a read-only home still gets a verdict, measured again next time
+
+
+def _timed_passes(model: Any, batches: list[Any], bf16: bool) -> float:
+    """Seconds for a forward and backward pass over every batch (after one warm-up pass each)."""
+    import torch
+
+    def one(ids: Any) -> None:
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            output = model(input_ids=ids, attention_mask=torch.ones_like(ids)).last_hidden_state
+        output.float().sum().backward()
+        model.zero_grad(set_to_none=True)
+
+    for ids in batches:
+        one(ids)
+    started = time.perf_counter()
+    for _ in range(REPEATS):
+        for ids in batches:
+            one(ids)
+    return time.perf_counter() - started
+
+
+def measure_bf16_speedup(shape: EncoderShape, widths: tuple[int, ...] = MEASURED_WIDTHS) -> float:
+    """bf16's speed as a multiple of fp32's: a training step's forward and backward at ``widths``.
+
+    A random-weight BERT encoder of ``shape`` (at most :data:`MEASURED_LAYERS` layers) runs
+    the same batches in fp32 and under bf16 autocast, as training and the torch backend do.
+    """
+    import torch
+    from transformers import BertConfig, BertModel
+
+    config = BertConfig(
+        vocab_size=1000,
+        hidden_size=shape.hidden,
+        intermediate_size=shape.intermediate,
+        num_attention_heads=shape.heads,
+        num_hidden_layers=min(shape.layers, MEASURED_LAYERS),
+        max_position_embeddings=max(512, max(widths)),
+    )
+    generator = torch.Generator().manual_seed(0)
+    model = BertModel(config).train()
+    batches = [torch.randint(1, 1000, (MEASURED_BATCH, width), generator=generator) for width in widths]
+    fp32 = _timed_passes(model, batches, bf16=False)
+    bf16 = _timed_passes(model, batches, bf16=True)
+    return fp32 / bf16
+
+
+def cpu_verdict(shape: EncoderShape, *, measure_without_flag: bool = False) -> Verdict:
+    """What ``auto`` computes in on this CPU for an encoder of ``shape`` (measured once, then cached)."""
+    cpu = hardware.cpu_name()
+    feature = hardware.cpu_bf16_feature()
+    if feature is None and not measure_without_flag:
+        return Verdict(
+            "fp32",
+            f"{cpu} has no {' or '.join(hardware.BF16_CPU_FLAGS)} flag, so bf16 would be emulated "
+            "in software (always slower); not measured",
+            cpu=cpu,
+        )
+    where = f"on {cpu} ({feature or 'no ' + '/'.join(hardware.BF16_CPU_FLAGS)}), encoder {shape.key()}"
+    path = cache_path()
+    key = cache_key(shape, feature or "none")
+    record = _read_cache(path).get(key)
+    cached = isinstance(record, dict) and isinstance(record.get("bf16_speedup"), (int, float))
+    if not cached:
+        record = {
+            "bf16_speedup": round(measure_bf16_speedup(shape), 4),
+            "widths": list(MEASURED_WIDTHS),
+            "measured": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        _write_cache(path, key, record)
+    speedup = float(record["bf16_speedup"])
+    precision = "bf16" if speedup >= MIN_SPEEDUP else "fp32"
+    rule = f">= {MIN_SPEEDUP}x needed" if precision == "fp32" else f"at least {MIN_SPEEDUP}x"
+    source = f"cached in {path}" if cached else f"measured now, cached in {path}"
+    reason = f"bf16 measured {speedup:.2f}x fp32 {where} ({rule}; {source})"
+    return Verdict(precision, reason, speedup, cpu, cached)
+
+
+def verdict_record(verdict: Verdict) -> dict[str, Any]:
+    """The verdict as the benchmark's results file keeps it."""
+    return asdict(verdict)
