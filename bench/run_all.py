@@ -202,7 +202,7 @@ def run(sizes: Sizes, workdir: Path, results_dir: Path) -> dict[str, Any]:
 
 
 def load_results(results_dir: Path) -> dict[str, Any]:
-    import hardware  # one results file per CPU kind: the hardware module reads them all
+    import hardware_report  # one results file per CPU kind: read them all
 
     def read(name: str) -> Any:
         path = results_dir / f"{name}.json"
@@ -217,7 +217,7 @@ def load_results(results_dir: Path) -> dict[str, Any]:
         "data_scale": read("data_scale"),
         "load_test": read("load_test"),
         "load_batching": read("load_batching"),
-        "hardware": hardware.load_all(results_dir),
+        "hardware": hardware_report.load_all(results_dir),
         "int8_seeds": read("int8_seeds"),
         "ddp_step": read("ddp_step"),
         "tune": [part for name in ("tune_search_sample", "tune_search_short") if (part := read(name))],
@@ -264,9 +264,9 @@ def write_markdown(results: dict[str, Any], path: Path = MARKDOWN) -> str:
     lines += sections.limit_section(results)
     lines += sections.load_test_section(results.get("load_test"))
     lines += sections.batching_section(results.get("load_batching"))
-    import hardware
+    import hardware_report
 
-    lines += hardware.section(results.get("hardware") or [])
+    lines += hardware_report.section(results.get("hardware") or [])
     if results.get("int8_seeds"):
         import int8_seeds
 

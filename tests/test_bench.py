@@ -16,6 +16,7 @@ sys.path.insert(0, str(BENCH))
 import baseline_recipe
 import flops
 import hardware
+import hardware_report
 import infer_throughput
 import run_all
 import sections
@@ -278,7 +279,7 @@ def test_side_by_side_shows_every_cpu_kind_and_dashes_what_a_run_lacks(tmp_path)
            "peaks": {"fp32": {"gflops": 50.0}, "bf16": {"gflops": 5.0}, "int8": {"gflops": 100.0}},
            "precision_auto": {"verdict": {"precision": "fp32"}, "bf16_speedup_measured": 0.25},
            "whole_process": {"short": {"systems": {"multinerd predict, onnx int8": {"speedup_vs_pipeline": 4.0}}}}}
-    rows = {row[0]: row[1:] for row in hardware._side_by_side_rows([old, new])}
+    rows = {row[0]: row[1:] for row in hardware_report._side_by_side_rows([old, new])}
     assert rows["bf16 peak vs fp32"] == ["2.50x", "0.10x"]
     assert rows["precision=auto picks"] == ["-", "fp32"]
     assert rows["bf16 / fp32, auto's measurement"] == ["-", "0.25x"]
@@ -286,7 +287,7 @@ def test_side_by_side_shows_every_cpu_kind_and_dashes_what_a_run_lacks(tmp_path)
     (tmp_path / "hardware").mkdir()
     for name, result in (("b", new), ("a", old)):
         (tmp_path / "hardware" / f"{name}.json").write_text(__import__("json").dumps(result))
-    assert [r["meta"]["cpu"] for r in hardware.load_all(tmp_path)] == ["Old CPU", "New CPU"]
+    assert [r["meta"]["cpu"] for r in hardware_report.load_all(tmp_path)] == ["Old CPU", "New CPU"]
 
 
 def test_profile_groups_and_process_agreement() -> None:
