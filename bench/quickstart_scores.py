@@ -75,7 +75,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="extra settings for both runs (a test uses it to make them tiny)")  # fmt: skip
     args = parser.parse_args(argv)
-    from multinerd.hardware import describe_hardware, resolve_precision
+    from multinerd.hardware import describe_hardware
+    from multinerd.model.backends import resolve_precision
 
     extra = [item for setting in args.set for item in ("--set", setting)]
     load_before = list(os.getloadavg())

@@ -108,7 +108,7 @@ def test_shards_are_written_whole_under_their_name(tmp_path, fmt):
 def test_only_predict_corpus_imports_ray():
     """Read from the source: no module but corpus_predict imports Ray, at any level."""
     importers = set()
-    for path in PACKAGE.glob("*.py"):
+    for path in PACKAGE.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
                 [node.module or ""] if isinstance(node, ast.ImportFrom) else [])  # fmt: skip
