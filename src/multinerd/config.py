@@ -21,7 +21,7 @@ DEFAULT_MAX_LENGTH = 512
 DEFAULT_STRIDE = 32
 
 #: Keys a saved ``multinerd.yaml`` adds beside the settings; loading it again ignores them.
-RUN_RECORD_KEYS = ("scheme", "data_fingerprint")
+RUN_RECORD_KEYS = ("scheme", "system", "data_fingerprint")
 
 
 class ConfigError(ValueError):
