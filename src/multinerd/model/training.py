@@ -453,7 +453,10 @@ def train_system(
     if resume and is_finished_model(final_dir) and not work_dir.exists():
         return _kept_result(config, scheme, corpus, final_dir)
     resume_from = _prepare_work_dir(work_dir, resume)
-    built = build_trainer(config, scheme, corpus, work_dir, callbacks=callbacks)
+    # train.eval_on_start scores the untrained encoder; a resumed run would score its checkpoint
+    # a second time and log that step twice.
+    training_config = replace(config, train=replace(config.train, eval_on_start=False)) if resume_from else config
+    built = build_trainer(training_config, scheme, corpus, work_dir, callbacks=callbacks)
     built.trainer.train(resume_from_checkpoint=resume_from)
     publish(built, config, corpus, final_dir, fingerprint)
     return TrainResult(
