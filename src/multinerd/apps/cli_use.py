@@ -39,9 +39,7 @@ def _predict_inputs(args: argparse.Namespace) -> list[Any]:
         where = "standard input" if path == "-" else path
         if not read.documents:
             raise DataError(f"{where} is empty: no documents to tag")
-        if not progress.is_quiet():
-            found = f"{len(read.documents)} documents"
-            print(f"{where}: read as {read.format} (by {read.reason}), {found}", file=sys.stderr)
+        progress.say(f"{where}: read as {read.format} (by {read.reason}), {len(read.documents)} documents")
         documents += read.documents
     return documents
 
@@ -63,14 +61,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
             batch_size=args.batch_size,
             decoding=args.decoding,
         )
-        if args.min_score is not None and not progress.is_quiet():
-            print(f"--min-score {args.min_score}: {tagger.temperature_note}", file=sys.stderr)
+        if args.min_score is not None:
+            progress.say(f"--min-score {args.min_score}: {tagger.temperature_note}")
         n_entities = write_predictions(tagger, documents, out, args.format, min_score=args.min_score)
     summary = f"{len(documents)} documents, {n_entities} entities"
     if args.output:
         print(f"{summary}: written to {args.output}")
-    elif not progress.is_quiet():
-        print(summary, file=sys.stderr)
+    else:
+        progress.say(summary)
     return 0
 
 

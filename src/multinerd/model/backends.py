@@ -2,7 +2,7 @@
 
 Each backend is an object with one call, ``logits(input_ids, attention_mask) -> logits``
 (int64 numpy arrays in, float32 numpy ``[batch, length, labels]`` out), which is all the
-:class:`~multinerd.model.tagger.Tagger` needs. :func:`load_forward` is the one loader by name;
+:class:`~multinerd.model.tagger.Tagger` needs. :func:`load_backend` is the one loader by name;
 the exporter writes the files named here and the tagger runs them.
 
 Precision is chosen, never assumed: ``auto`` computes in bf16 on a GPU that reports native
@@ -227,10 +227,3 @@ def load_backend(
 
     model = AutoModelForTokenClassification.from_pretrained(path)
     return TorchBackend(model, device or ("cuda" if torch.cuda.is_available() else "cpu"), precision)
-
-
-def load_forward(
-    directory: str | Path, backend: str | None = None, *, device: str | None = None, precision: str = "fp32"
-) -> Forward:
-    """The model call of :func:`load_backend`, as the Tagger takes it."""
-    return load_backend(directory, backend, device=device, precision=precision).logits

@@ -207,6 +207,7 @@ def training_arguments(
         gradient_accumulation_steps=train.gradient_accumulation_steps,
         learning_rate=train.learning_rate,
         weight_decay=train.weight_decay,
+        # transformers 5 reads a warmup_steps below 1 as a share of all steps (warmup_ratio is gone).
         warmup_steps=train.warmup_ratio,
         lr_scheduler_type="linear",
         eval_strategy=strategy,
