@@ -10,7 +10,7 @@ export TRANSFORMERS_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: quickstart test bench mutation setup clean
+.PHONY: quickstart test test-e2e bench mutation setup clean
 
 setup: $(STAMP)
 
@@ -29,8 +29,14 @@ $(STAMP): pyproject.toml
 quickstart: $(STAMP)
 	$(VENV)/bin/multinerd run --config configs/quickstart.yaml --output $(OUT) --overwrite
 
+# make test: every test but the end-to-end ones that run several processes (kill and resume,
+# torchrun, workers sharing a study), under 10 minutes on 2 cores. make test-e2e runs those;
+# CI (.ci/run) runs both. `pytest` alone runs everything.
 test: $(STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest -m "not e2e"
+
+test-e2e: $(STAMP)
+	$(PY) -m pytest -m e2e
 
 bench: $(STAMP)
 	$(PY) bench/run_all.py

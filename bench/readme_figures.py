@@ -119,12 +119,33 @@ def predict_corpus_paper(results: Path) -> str:
     return "\n".join(predict_corpus.paper_table(_load(results, "predict_corpus.json")))
 
 
+def ci_time(results: Path) -> str:
+    """A fresh clone's ``CI=true bash .ci/run``, timed per pytest stage (bench/ci_time.py)."""
+    if not (results / "ci_time.json").exists():
+        return f"Not measured yet: run `.venv/bin/python bench/ci_time.py`, then `{COMMAND}`.\n"
+    record = _load(results, "ci_time.json")
+    names = ("`make test`", "`make test-e2e`")
+    stages = [
+        f"{name}: {', '.join(f'{n} {kind}' for kind, n in stage['counts'].items())} in {stage['seconds'] / 60:.1f} min"
+        for name, stage in zip(names, record["stages"])
+    ]
+    return (
+        f"On {record['cpu']} ({record['cores']} cores, {_load_text(record['load_average_before'])}), "
+        f"{record['date']}, commit {record['commit'][:7]}: a fresh clone's `CI=true bash .ci/run` (it installs "
+        f"Chromium and PostgreSQL when missing, sets up `.venv` with torch 2.13.0 CPU from local disk and Ray, "
+        f"then runs `make test` and `make test-e2e`) took {record['seconds'] / 60:.1f} min and exited "
+        f"{record['exit_status']}; {'; '.join(stages)}. Command: `{record['command']}` "
+        "(`bench/results/ci_time.json`).\n"
+    )
+
+
 #: Section name -> renderer. Add a figure: a results file, a renderer, an entry here, markers in README.md.
 SECTIONS: dict[str, Callable[[Path], str]] = {
     "quickstart-scores": quickstart_scores,
     "dry-run-estimate": dry_run_estimate,
     "tune-gain": tune_gain,
     "predict-corpus-paper": predict_corpus_paper,
+    "ci-time": ci_time,
 }
 
 

@@ -304,3 +304,16 @@ def test_profile_groups_and_process_agreement() -> None:
     assert process_speed.agreement(same, same) == 1.0
     assert process_speed.agreement(same, {(0, "PER", 0, 6)}) == pytest.approx(2 / 3)
     assert process_speed.agreement(set(), set()) == 1.0
+
+
+def test_ci_time_reads_each_pytest_stage_as_pytest_printed_it() -> None:
+    import ci_time
+
+    log = (
+        "...\n======= 1 failed, 1061 passed, 8 deselected, 89 warnings in 795.47s (0:13:15) =======\n"
+        "Exit status\n=== 9 passed, 1062 deselected in 301.20s (0:05:01) ===\n"
+    )
+    assert ci_time.pytest_stages(log) == [
+        {"counts": {"failed": 1, "passed": 1061, "deselected": 8, "warnings": 89}, "seconds": 795.47},
+        {"counts": {"passed": 9, "deselected": 1062}, "seconds": 301.2},
+    ]

@@ -271,6 +271,7 @@ def test_resume_names_the_checkpoint_it_continues_from(tmp_path, capsys, caplog)
     assert f"B: resuming from checkpoint {checkpoints / 'checkpoint-12'}" in capsys.readouterr().err
 
 
+@pytest.mark.e2e
 @pytest.mark.slow
 def test_run_log_to_a_file_is_short_plain_and_labelled(tmp_path) -> None:
     """``multinerd run ... 2> log``: stages, one line per evaluation, the final table; no raw dicts,

@@ -182,6 +182,7 @@ def test_decoding_and_min_score_reach_the_actors_and_the_manifest(corpus, clean,
     assert len(kept) < len(unfiltered)  # the floor dropped entities: the check is not vacuous
 
 
+@pytest.mark.e2e
 @pytest.mark.slow
 def test_a_killed_run_reruns_to_exactly_the_clean_output(corpus, clean, ray_address, tmp_path):
     output = tmp_path / "out"

@@ -120,6 +120,7 @@ def _train_command(output: Path) -> list[str]:
     )  # fmt: skip
 
 
+@pytest.mark.e2e
 def test_resume_after_sigkill_matches_an_uninterrupted_run(trained, tmp_path):
     """System B, killed after its first checkpoint and resumed with the command line, is the
     uninterrupted B (the ``trained`` fixture, same settings): the same training log, and the same
@@ -156,6 +157,7 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(trained, tmp_path):
     assert scores[1] == pytest.approx(scores[0], abs=0.01)
 
 
+@pytest.mark.e2e
 def test_torchrun_two_cpu_processes_write_one_model(tmp_path):
     env = os.environ | {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1"}
     command = [

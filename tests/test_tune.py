@@ -161,6 +161,7 @@ def _trials_finished_so_far(database: Path) -> int:
         return 0
 
 
+@pytest.mark.e2e
 @pytest.mark.slow
 def test_two_processes_share_one_study(tmp_path, encoder):
     storage = f"sqlite:///{tmp_path / 'shared.db'}"
@@ -188,6 +189,7 @@ def test_two_processes_share_one_study(tmp_path, encoder):
     assert seen == len(trials)
 
 
+@pytest.mark.e2e
 @pytest.mark.slow
 def test_a_killed_search_continues_with_the_same_command(tmp_path, encoder):
     output = tmp_path / "tune"

@@ -72,6 +72,7 @@ def postgres_url() -> Iterator[str]:
         shutil.rmtree(root, ignore_errors=True)
 
 
+@pytest.mark.e2e
 @pytest.mark.slow
 def test_two_workers_share_one_study_on_a_real_postgresql(tmp_path, postgres_url):
     encoder = save_tiny_model(tmp_path / "encoder")
