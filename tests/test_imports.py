@@ -1,5 +1,6 @@
 """Imports run one way: no cycle anywhere in the repository, and the package's stage folders only
-import downward (apps -> model -> evaluate -> data -> the root modules), read from the source."""
+import downward (apps -> model -> evaluate -> data -> the root modules), read from the source.
+Sizes stay readable: no module in src/ over 600 lines, no function over 80, no bench script over 500."""
 
 from __future__ import annotations
 
@@ -157,3 +158,36 @@ def test_public_names_come_from_the_package_root_without_loading_torch():
         multinerd.Nothing  # noqa: B018
     code = "import sys, multinerd; print(any(m in sys.modules for m in ('torch', 'transformers', 'ray')))"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "False\n"
+
+
+#: Longest module and function in src/, longest script in bench/ (issue 23's limits).
+MODULE_LINES, FUNCTION_LINES, BENCH_SCRIPT_LINES = 600, 80, 500
+
+
+def oversized(paths: list[Path], root: Path, file_limit: int, function_limit: int | None = None) -> list[str]:
+    """``path: N lines`` for each file over ``file_limit``, ``path:function: N lines`` for each
+    function over ``function_limit`` (not checked when None); paths relative to ``root``."""
+    found = []
+    for path in paths:
+        text = path.read_text(encoding="utf-8")
+        if len(text.splitlines()) > file_limit:
+            found.append(f"{path.relative_to(root)}: {len(text.splitlines())} lines")
+        functions = (n for n in ast.walk(ast.parse(text)) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)))
+        for node in functions if function_limit is not None else ():
+            if node.end_lineno - node.lineno + 1 > function_limit:
+                found.append(f"{path.relative_to(root)}:{node.name}: {node.end_lineno - node.lineno + 1} lines")
+    return found
+
+
+def test_no_module_function_or_bench_script_over_its_size_limit() -> None:
+    assert oversized(sorted(PACKAGE.rglob("*.py")), REPO, MODULE_LINES, FUNCTION_LINES) == []
+    assert oversized(sorted((REPO / "bench").glob("*.py")), REPO, BENCH_SCRIPT_LINES) == []
+
+
+def test_the_size_check_finds_a_long_module_and_a_long_function(tmp_path) -> None:
+    body = "\n".join(f"    x{i} = {i}" for i in range(FUNCTION_LINES))
+    (tmp_path / "long.py").write_text(f"def long_one():\n{body}\n", encoding="utf-8")
+    assert oversized([tmp_path / "long.py"], tmp_path, MODULE_LINES, FUNCTION_LINES) == [
+        f"long.py:long_one: {FUNCTION_LINES + 1} lines"
+    ]
+    assert oversized([tmp_path / "long.py"], tmp_path, FUNCTION_LINES) == [f"long.py: {FUNCTION_LINES + 1} lines"]
