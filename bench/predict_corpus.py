@@ -183,6 +183,7 @@ def measure(sentences: int, workdir: Path, model: Path | None) -> dict[str, Any]
     from multinerd.hardware import cpu_name, usable_cpus
 
     started, load_before = time.perf_counter(), list(os.getloadavg())
+    command = COMMAND + (f" --sentences {sentences}" if sentences != 5_000 else "") + (f" --model {model}" if model else "")
     model = model or minilm_model(workdir / "model")
     parquet, plain = write_corpus(workdir / "corpus", sentences)
     single_s, single_mb, _ = timed([*MULTINERD, "predict", "--model", str(model), "--input", str(plain),
@@ -193,7 +194,7 @@ def measure(sentences: int, workdir: Path, model: Path | None) -> dict[str, Any]
     tagging = max(summary["seconds"] - summary["startup_seconds"], 1e-9)
     per_actor = summary["documents"] / tagging / summary["actors"]
     return {
-        "command": COMMAND + (f" --sentences {sentences}" if sentences != 5_000 else ""),
+        "command": command,
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "cpu": cpu_name(), "cores": usable_cpus(), "load_before": load_before,
         "sentences": sentences, "files": FILES, "model": str(model), "backend": summary["backend"],
