@@ -89,7 +89,7 @@ def write_corpus(directory: Path, n: int) -> tuple[Path, Path]:
     parquet.mkdir(parents=True, exist_ok=True)
     per_file = -(-n // FILES)
     for i in range(FILES):
-        pq.writetable(
+        pq.write_table(
             pa.table({"text": texts[i * per_file : (i + 1) * per_file]}), parquet / f"part{i:02d}.parquet"
         )
     plain = directory / "all.txt"

@@ -34,3 +34,13 @@ def test_the_section_shows_the_ratio_and_command_of_the_committed_results():
     result = json.loads(RESULT.read_text())
     section = "\n".join(predict_corpus.markdown(result))
     assert f"**{result['ratio']:.2f}x**" in section and result["command"] in section
+
+
+def test_the_corpus_is_every_sentence_once_in_parquet_files_and_in_one_text_file(tmp_path):
+    import pyarrow.parquet as pq
+
+    parquet, plain = predict_corpus.write_corpus(tmp_path, 45)
+    texts = plain.read_text(encoding="utf-8").splitlines()
+    files = sorted(parquet.glob("*.parquet"))
+    assert len(texts) == 45 and len(files) == predict_corpus.FILES
+    assert [text for path in files for text in pq.read_table(path)["text"].to_pylist()] == texts
