@@ -159,7 +159,7 @@ def two_nodes(model: Path, parquet: Path, workdir: Path) -> dict[str, Any]:
         found = [
             row
             for path in sorted((output / "predictions").glob("*.parquet"))
-            for row in pq.readtable(path).to_pylist()
+            for row in pq.read_table(path).to_pylist()
         ]
         return sorted(found, key=lambda row: row["id"])
 
