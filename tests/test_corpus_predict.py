@@ -109,13 +109,11 @@ def _spans(entities: list[dict]) -> list[tuple]:
     return [(e["type"], e["start"], e["end"], e["text"]) for e in entities]
 
 
-def _predict(corpus, lines: list[str], name: str) -> list[list[dict]]:
+def _predict(corpus, lines: list[str], name: str, *options: str) -> list[list[dict]]:
     source, target = corpus["root"] / f"{name}.in", corpus["root"] / f"{name}.out.jsonl"
     source.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    assert (
-        main(["predict", "--model", str(corpus["model"]), "--input", str(source), "--output", str(target)])
-        == 0
-    )
+    command = ["predict", "--model", str(corpus["model"]), "--input", str(source), "--output", str(target)]
+    assert main([*command, *options]) == 0
     return [json.loads(line)["entities"] for line in target.read_text(encoding="utf-8").splitlines()]
 
 
@@ -171,11 +169,7 @@ def test_decoding_and_min_score_reach_the_actors_and_the_manifest(corpus, clean,
     assert manifest["settings"]["decoding"] == "argmax" and manifest["settings"]["min_score"] == floor
     rows = sorted(read_shards(output / "predictions"), key=lambda row: int(row["id"].rsplit(":", 1)[1]))
     ours = [row["entities"] for row in rows]
-    source, target = tmp_path / "texts.in", tmp_path / "texts.out.jsonl"
-    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    assert main(["predict", "--model", str(corpus["model"]), "--input", str(source), "--output", str(target),
-                 *choices]) == 0  # fmt: skip
-    expected = [json.loads(line)["entities"] for line in target.read_text(encoding="utf-8").splitlines()]
+    expected = _predict(corpus, lines, "floor", *choices)
     assert [_spans(found) for found in ours] == [_spans(found) for found in expected]
     kept = [e["score"] for found in ours for e in found]
     assert kept and min(kept) >= floor
