@@ -340,10 +340,17 @@ def run(model_dir: Path, workdir: Path, sizes: HardwareSizes) -> dict[str, Any]:
         "bf16_feature": cpu_bf16_feature(),
         "sizes": asdict(sizes),
         "load_by_part": {},
+        "seconds_by_part": {},
     }
     print(f"{meta['cpu']} ({', '.join(meta['flags'])}), load {meta['load_before']}", flush=True)
 
     def part(name: str) -> None:
+        """Start timing ``name`` (ending the part before it) and record the load at its start."""
+        now = time.perf_counter()
+        if meta["load_by_part"]:
+            previous = list(meta["load_by_part"])[-1]
+            meta["seconds_by_part"][previous] = round(now - part.started, 1)
+        part.started = now
         meta["load_by_part"][name] = [round(x, 2) for x in os.getloadavg()]
 
     part("peaks")
@@ -363,8 +370,12 @@ def run(model_dir: Path, workdir: Path, sizes: HardwareSizes) -> dict[str, Any]:
     part("profile")
     result["profile"] = profiles(model_dir, workdir)
     if sizes.f1_seeds:
+        part("f1")
         result["f1"] = f1_by_precision(sizes, workdir)
+    part("peaks_after")
     result["peaks_after"] = flops.matmul_peaks(seconds=sizes.matmul_seconds)
+    part("end")
+    del meta["load_by_part"]["end"]
     add_utilisation(result)
     meta["load_after"] = [round(x, 2) for x in os.getloadavg()]
     meta["seconds"] = time.perf_counter() - started

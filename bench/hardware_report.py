@@ -27,6 +27,8 @@ def markdown(result: dict[str, Any]) -> list[str]:
         + (": **the machine was shared with other work**, so absolute rates are low; ratios are side by side."
            if loaded else "."),
         "",
+        *([f"Minutes per part: {', '.join(f'{name} {seconds / 60:.1f}' for name, seconds in parts.items())}.", ""]
+          if (parts := meta.get("seconds_by_part")) else []),
         ("**Peaks** (`bench/flops.py`: sustained 2048x2048 matmuls on the same threads, one run; "
         "utilisation below is against the higher of start and end):"),
         "",
