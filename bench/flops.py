@@ -61,13 +61,32 @@ def _matmul_call(fmt: str, size: int) -> Callable[[], Any]:
     return lambda: a @ b
 
 
+#: Matrix size for a format whose full-size matmul would outlast the measurement (see :func:`matmul_peaks`).
+SLOW_FORMAT_SIZE = 512
+
+
+def _size_for(fmt: str, size: int, seconds: float) -> int:
+    """``size``, or :data:`SLOW_FORMAT_SIZE` when one ``size`` matmul in ``fmt`` would take over ``seconds``."""
+    if size <= SLOW_FORMAT_SIZE:
+        return size
+    small = _matmul_call(fmt, SLOW_FORMAT_SIZE)
+    small()
+    started = time.perf_counter()
+    small()
+    estimate = (time.perf_counter() - started) * (size / SLOW_FORMAT_SIZE) ** 3
+    return SLOW_FORMAT_SIZE if estimate > seconds else size
+
+
 def matmul_peaks(
     *, size: int = 2048, threads: int | None = None, seconds: float = 3.0, formats: Sequence[str] = FORMATS
 ) -> dict[str, dict[str, Any]]:
     """Sustained ``size x size`` matmul rate per number format (G(FL)OP/s), side by side in one run.
 
     A format the CPU cannot run (``torch._int_mm`` missing) is reported with ``gflops: None``
-    and the error, never guessed.
+    and the error, never guessed. A format so slow here that one ``size`` matmul would take
+    longer than ``seconds`` (int8 without VNNI, bf16 without native support: reference loops
+    at under 1 GOP/s) is measured at :data:`SLOW_FORMAT_SIZE` instead, and its ``size`` says so:
+    at 2048 those took minutes of a benchmark and measured nothing more.
     """
     previous = torch.get_num_threads()
     if threads:
@@ -76,7 +95,8 @@ def matmul_peaks(
     try:
         for fmt in formats:
             try:
-                call = _matmul_call(fmt, size)
+                used = _size_for(fmt, size, seconds)
+                call = _matmul_call(fmt, used)
                 for _ in range(2):
                     call()
             except (RuntimeError, AttributeError) as err:
@@ -88,9 +108,9 @@ def matmul_peaks(
                 count += 1
             elapsed = time.perf_counter() - started
             peaks[fmt] = {
-                "size": size,
+                "size": used,
                 "threads": torch.get_num_threads(),
-                "gflops": 2 * size**3 * count / elapsed / 1e9,
+                "gflops": 2 * used**3 * count / elapsed / 1e9,
                 "seconds": elapsed,
             }
     finally:

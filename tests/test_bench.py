@@ -6,6 +6,7 @@ speed-ups, utilisation, peaks) is the arithmetic its name says, from the measure
 """
 
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -178,6 +179,18 @@ def test_matmul_peaks_measure_each_format_in_one_run():
         count = figures["gflops"] * 1e9 * figures["seconds"] / (2 * size**3)
         assert count == pytest.approx(round(count), abs=1e-6) and round(count) >= 1
     assert flops.matmul_gflops(size=size, seconds=0.05).keys() == peaks["fp32"].keys()
+
+
+def test_a_format_too_slow_for_the_full_size_is_measured_smaller(monkeypatch):
+    def slow(fmt: str, size: int):
+        return lambda: time.sleep(0.01 if fmt == "int8" else 0.0)
+
+    monkeypatch.setattr(flops, "_matmul_call", slow)
+    # One 512 call of 10 ms means about 0.6 s at 2048, over the 0.1 s measurement: int8 is measured at 512.
+    assert flops._size_for("int8", 2048, seconds=0.1) == flops.SLOW_FORMAT_SIZE
+    assert flops._size_for("fp32", 2048, seconds=0.1) == 2048
+    peaks = flops.matmul_peaks(size=2048, seconds=0.05)
+    assert peaks["int8"]["size"] == flops.SLOW_FORMAT_SIZE and peaks["fp32"]["size"] == 2048
 
 
 def test_utilisation_is_against_the_peak_of_the_format_used():
