@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from conftest import save_tiny_model
-from multinerd.model import export
+from multinerd.model import export, quantise
 from multinerd.model.backends import INT8_FILE, ONNX_FILE, OnnxBackend, RefusedExportWarning
 from multinerd.model.export import ExportError, export_onnx, judge
 from multinerd.model.modelhub import ModelNotFoundError
@@ -68,7 +68,7 @@ def test_int8_file_is_what_the_quantisation_report_says(exported) -> None:
     _, output, result = exported
     report = json.loads((output / "parity.json").read_text())["quantisation"]
     nodes = onnx.load(str(output / INT8_FILE)).graph.node
-    integer = {n.name for n in nodes if n.op_type == "MatMulInteger"}
+    integer = {n.name for n in nodes if n.op_type == quantise.INT8_OP}
     float_mm = {n.name for n in nodes if n.op_type == "MatMul"}
     # Every product was measured; each is int8 or float with its reason, as the file has it.
     assert set(report["sensitivity"]) == set(report["int8_nodes"]) | set(report["float_nodes"])

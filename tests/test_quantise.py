@@ -97,7 +97,7 @@ def test_full_range_weights_never_saturate_the_integer_kernel(tmp_path):
     plan = quantise.InputPlan("x", {"product": "w"}, None, np.ones(40, np.float32), {})
     quantise.quantise(source, tmp_path / "int8.onnx", [plan], keep_float=[])
     model = onnx.load(str(tmp_path / "int8.onnx"))
-    integer = [n for n in model.graph.node if n.op_type == "MatMulInteger"]
+    integer = [n for n in model.graph.node if n.op_type == quantise.INT8_OP]
     stored = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
     # uint8 x uint8: the kernel that widens before multiplying, on every x86 CPU.
     assert len(integer) == 1 and stored[integer[0].input[1]].dtype == np.uint8
@@ -140,7 +140,7 @@ def test_each_product_is_measured_with_only_itself_int8(graph, tmp_path):
     names = list(errors)
     victim = names[4]
     quantise.quantise(graph, tmp_path / "one.onnx", plans, [name for name in names if name != victim])
-    assert sum(n.op_type == "MatMulInteger" for n in onnx.load(str(tmp_path / "one.onnx")).graph.node) == 1
+    assert sum(n.op_type == quantise.INT8_OP for n in onnx.load(str(tmp_path / "one.onnx")).graph.node) == 1
     ids = feeds()[0]["input_ids"]
     mask = (ids != 0).astype(np.int64)
 
@@ -159,7 +159,7 @@ def test_search_keeps_float_only_as_many_products_as_the_margin_needs(graph, tmp
     tried: list[int] = []
 
     def evaluate(path: Path) -> tuple[float, float]:
-        integer = sum(n.op_type == "MatMulInteger" for n in onnx.load(str(path)).graph.node)
+        integer = sum(n.op_type == quantise.INT8_OP for n in onnx.load(str(path)).graph.node)
         tried.append(13 - integer)
         # Stand-in verdicts: the margin is met once 3 products are float.
         return (TARGET_AGREEMENT, TARGET_F1_DROP) if 13 - integer >= 3 else (0.97, 0.01)
@@ -178,13 +178,13 @@ def test_without_a_candidate_that_meets_the_margin_the_best_one_is_written(graph
     import onnx
 
     def evaluate(path: Path) -> tuple[float, float]:
-        integer = sum(n.op_type == "MatMulInteger" for n in onnx.load(str(path)).graph.node)
+        integer = sum(n.op_type == quantise.INT8_OP for n in onnx.load(str(path)).graph.node)
         return (0.9 if integer != 11 else 0.97), 0.01  # best with 2 float products, never the margin
 
     report = search(graph, tmp_path / "int8.onnx", feeds(), evaluate, steps=(0, 2, 4))
     assert not report.met_target and len(report.float_nodes) == 2
     nodes = onnx.load(str(tmp_path / "int8.onnx")).graph.node
-    assert sum(n.op_type == "MatMulInteger" for n in nodes) == 11
+    assert sum(n.op_type == quantise.INT8_OP for n in nodes) == 11
 
 
 def test_agreement_alone_does_not_meet_the_margin_when_gold_f1_falls(graph, tmp_path):

@@ -6,10 +6,11 @@ channels after LayerNorm, a few tokens after GELU), so one scale leaves every ot
 handful of int8 levels: on the quickstart's A, with every product int8 that way, only 96% of
 the entities stayed the same, and a sentence's result depended on the batch it came in
 (its scale was shared with padding and other sentences). This module writes the int8 graph
-itself, in standard ONNX operators:
+itself:
 
 * **activations: one uint8 scale and zero point per token**, computed at run time
-  (``ReduceMax``/``ReduceMin`` over the hidden axis, then ``MatMulInteger``). A token's
+  (``ReduceMax``/``ReduceMin`` over the hidden axis, then ONNX Runtime's
+  ``MatMulIntegerToFloat``). A token's
   result no longer depends on its neighbours, and an outlier token costs only itself;
 * **SmoothQuant-style channel scaling**: a per-channel factor moves range from the
   activation's outlier channels into the weight's rows (``x / s`` before quantising,
@@ -61,6 +62,9 @@ SENSITIVITY_WINDOWS = 64
 #: Largest weight magnitude (8 bits, symmetric); stored shifted by :data:`WEIGHT_ZERO_POINT` as uint8.
 WEIGHT_LEVELS = 127
 WEIGHT_ZERO_POINT = 128
+#: The fused integer product (ONNX Runtime's contrib operator): the int8 file runs on ONNX Runtime.
+INT8_OP = "MatMulIntegerToFloat"
+ORT_DOMAIN = "com.microsoft"
 #: SmoothQuant strengths tried per activation (``None``: no scaling); the lowest simulated error wins.
 SMOOTHING_ALPHAS: tuple[float | None, ...] = (None, 0.25, 0.5, 0.75)
 SCHEME = (
@@ -279,26 +283,30 @@ def _quantised_input(plan: InputPlan, prefix: str, constant: Callable[[str, np.n
 def _int8_product(
     name: str, output: str, weight: np.ndarray, plan: InputPlan, prefix: str, constant: Callable[[str, np.ndarray], str]
 ) -> list[Any]:
-    """``MatMulInteger`` of the quantised input with the smoothed 8-bit weight, back to float in ``output``.
+    """The quantised input times the smoothed 8-bit weight, back to float in ``output``.
 
-    ``(q - z) W = q W - z colsum(W)``: ONNX Runtime takes only one zero point per tensor for
-    ``MatMulInteger``, so each token's zero point is applied to the int32 result instead.
+    ``(q - z) W = q W - z colsum(W)``: ONNX Runtime's integer products take one activation
+    zero point per tensor, so each token's is applied to the result instead. The product and
+    its per-column scale run fused in ONNX Runtime's ``MatMulIntegerToFloat``; with
+    ``MatMulInteger`` and the conversion as separate nodes, tagging 1,500 sentences took 10.2 s
+    against 7.3 s (AMD EPYC without VNNI; the same tags up to float rounding).
     """
-    from onnx import TensorProto, helper
+    from onnx import helper
 
-    node = helper.make_node
     w_int, w_scale = quantise_weight(weight * plan.scales[:, None])
-    column_sums = w_int.astype(np.float32).sum(axis=0)
+    w_scale = w_scale.astype(np.float32)
     p = f"{name}_int8_"
     stored = (w_int.astype(np.int16) + WEIGHT_ZERO_POINT).astype(np.uint8)
-    weight_inputs = [constant(p + "weight", stored), "", constant(p + "weight_zero", np.uint8(WEIGHT_ZERO_POINT))]
+    inputs = [
+        prefix + "q", constant(p + "weight", stored), constant(p + "one", np.float32(1.0)),
+        constant(p + "weight_scale", w_scale), "", constant(p + "weight_zero", np.uint8(WEIGHT_ZERO_POINT)),
+    ]
+    zero_term = (w_int.astype(np.float32).sum(axis=0) * w_scale).astype(np.float32)
     return [
-        node("MatMulInteger", [prefix + "q", *weight_inputs], [p + "int32"], name=f"{name}_int8"),
-        node("Cast", [p + "int32"], [p + "float"], to=TensorProto.FLOAT),
-        node("Mul", [prefix + "zero", constant(p + "column_sums", column_sums)], [p + "zero_term"]),
-        node("Add", [p + "float", p + "zero_term"], [p + "centred"]),
-        node("Mul", [prefix + "scale", constant(p + "weight_scale", w_scale.astype(np.float32))], [p + "scale"]),
-        node("Mul", [p + "centred", p + "scale"], [output]),
+        helper.make_node(INT8_OP, inputs, [p + "product"], name=f"{name}_int8", domain=ORT_DOMAIN),
+        helper.make_node("Mul", [prefix + "zero", constant(p + "column_terms", zero_term)], [p + "zero_term"]),
+        helper.make_node("Add", [p + "product", p + "zero_term"], [p + "centred"]),
+        helper.make_node("Mul", [p + "centred", prefix + "scale"], [output]),
     ]
 
 
@@ -309,6 +317,8 @@ def int8_model(fp32: Any, plans: Sequence[InputPlan], keep_float: Sequence[str])
 
     model = onnx.ModelProto()
     model.CopyFrom(fp32)
+    if all(opset.domain != ORT_DOMAIN for opset in model.opset_import):
+        model.opset_import.append(onnx.helper.make_opsetid(ORT_DOMAIN, 1))
     weights = {init.name: numpy_helper.to_array(init) for init in model.graph.initializer}
     added: list[Any] = []
 
