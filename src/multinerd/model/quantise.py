@@ -30,9 +30,8 @@ itself:
 1. **sensitivity**: on windows of the parity split, each product alone is made int8 and the
    graph's label distributions are compared with fp32 (mean KL divergence per token,
    :func:`output_sensitivity`). An error early in the encoder travels through every later
-   layer, so this ranks better than each product's own rounding error: on the quickstart's A,
-   4 products kept float by this ranking gave 0.992 validation agreement where the local
-   ranking needed 6 for the same;
+   layer, which a product's own rounding error (:func:`simulated_errors`, used to choose the
+   smoothing) cannot see;
 2. **selection**: the ``k`` most sensitive products stay float, for ``k`` in
    :data:`KEEP_FLOAT_STEPS`, and each candidate file is tagged against the PyTorch model; the
    first (most int8) candidate whose entity agreement and F1 drop meet the *margin* targets
@@ -185,7 +184,8 @@ def _real_tokens(source: Path, feeds: Sequence[dict[str, np.ndarray]]) -> tuple[
 
     model = onnx.load(str(source))
     inputs = sorted({activation for activation, _ in weight_matmuls(model).values()})
-    probe = onnx.load(str(source))
+    probe = onnx.ModelProto()
+    probe.CopyFrom(model)
     existing = {output.name for output in probe.graph.output}
     probe.graph.output.extend(
         onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None) for name in inputs if name not in existing
@@ -319,7 +319,7 @@ def int8_model(fp32: Any, plans: Sequence[InputPlan], keep_float: Sequence[str])
     model.CopyFrom(fp32)
     if all(opset.domain != ORT_DOMAIN for opset in model.opset_import):
         model.opset_import.append(onnx.helper.make_opsetid(ORT_DOMAIN, 1))
-    weights = {init.name: numpy_helper.to_array(init) for init in model.graph.initializer}
+    initializers = {init.name: init for init in model.graph.initializer}
     added: list[Any] = []
 
     def constant(name: str, value: np.ndarray) -> str:
@@ -336,7 +336,8 @@ def int8_model(fp32: Any, plans: Sequence[InputPlan], keep_float: Sequence[str])
         nodes = _quantised_input(plan, prefix, constant)
         outputs = {n.name: n.output[0] for n in model.graph.node if n.name in products}
         for name in products:
-            nodes += _int8_product(name, outputs[name], weights[plan.products[name]], plan, prefix, constant)
+            weight = numpy_helper.to_array(initializers[plan.products[name]])
+            nodes += _int8_product(name, outputs[name], weight, plan, prefix, constant)
         replaced[products[0]] = nodes
         replaced.update({name: [] for name in products[1:]})
     graph_nodes = [new for n in model.graph.node for new in replaced.get(n.name, [n])]
