@@ -29,14 +29,15 @@ def markdown(result: dict[str, Any]) -> list[str]:
         "",
         *([f"Minutes per part: {', '.join(f'{name} {seconds / 60:.1f}' for name, seconds in parts.items())}.", ""]
           if (parts := meta.get("seconds_by_part")) else []),
-        ("**Peaks** (`bench/flops.py`: sustained 2048x2048 matmuls on the same threads, one run; "
-        "utilisation below is against the higher of start and end):"),
+        ("**Peaks** (`bench/flops.py`: sustained square matmuls on the same threads, one run, 2048 wide "
+         "unless the format is so slow here that it was measured at 512; utilisation below is against the "
+         "higher of start and end):"),
         "",
     ]
     fp32 = peaks["fp32"]["gflops"]
     lines += _table(
-        ["format", "G(FL)OP/s at start", "at end", "vs fp32"],
-        [[fmt, f"{p['gflops']:.1f}" if p["gflops"] else p.get("error"),
+        ["format", "size", "G(FL)OP/s at start", "at end", "vs fp32"],
+        [[fmt, str(p["size"]), f"{p['gflops']:.1f}" if p["gflops"] else p.get("error"),
           f"{result['peaks_after'][fmt]['gflops']:.1f}" if result["peaks_after"][fmt]["gflops"] else "-",
           f"{p['gflops'] / fp32:.2f}x" if p["gflops"] else "-"] for fmt, p in peaks.items()],
     )
