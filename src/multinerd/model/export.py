@@ -7,10 +7,11 @@ token-classification head, dynamic batch and sequence axes), optionally
 weights to run: ``Tagger.from_pretrained(export_dir)`` finds ``model.onnx`` and runs it with
 ONNX Runtime (:mod:`multinerd.model.backends`), tagging the same words the same way.
 
-**int8.** Dynamic quantisation (7-bit int8 weights, one scale per output channel, with
+**int8.** Dynamic quantisation (8-bit weights, one scale per output channel, with
 SmoothQuant channel scaling; activations quantised per token at run time) of the matrix
-multiplies that measured harmless: a sensitivity search (:mod:`multinerd.model.quantise`) ranks every product by its simulated int8
-error on the parity split's windows, keeps the most sensitive ones in float32 and tries
+multiplies that measured harmless: a sensitivity search (:mod:`multinerd.model.quantise`)
+ranks every product by how far its int8 alone moves the labels on the parity split's
+windows, keeps the most sensitive ones in float32 and tries
 candidates against the PyTorch model until one meets a margin stricter than the gate (or
 keeps the best one tried). ``parity.json`` records which products are int8, which stayed
 float and why (``quantisation``). Embedding look-ups stay float32 (no compute to save).
@@ -109,7 +110,8 @@ def write_onnx(model_dir: Path, path: Path, *, opset: int = OPSET) -> None:
     """Export the PyTorch model of ``model_dir`` to ``path`` with dynamic batch and sequence axes.
 
     The TorchScript-based exporter (``dynamo=False``) is used: for an encoder it is fast
-    and gives plain MatMul nodes the int8 rewrite (:mod:`multinerd.model.quantise`) finds; its deprecation notice, and only that, is silenced.
+    and gives plain MatMul nodes that the int8 rewrite (:mod:`multinerd.model.quantise`) finds;
+    its deprecation notice, and only that, is silenced.
     The example input has two rows of different content so no size-1 axis is specialised.
     """
     import onnx
