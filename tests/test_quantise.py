@@ -1,4 +1,5 @@
-"""The int8 graph (per-token activations, channel smoothing, uint8-stored weights) and the search that ranks
+"""The int8 graph (per-token activations, channel smoothing, outlier channels in float, int8 weights widened to
+uint8 for CPUs without VNNI) and the search that ranks
 products by how far their int8 moves the labels, then keeps the most-int8 candidate that meets the margin."""
 
 from __future__ import annotations
@@ -66,8 +67,28 @@ def test_smoothing_moves_an_outlier_channel_into_the_weights():
     ones = quantise.smoothing_scales(np.abs(x).max(axis=0), list(weight.values()), None)
     smooth = quantise.smoothing_scales(np.abs(x).max(axis=0), list(weight.values()), 0.5)
     assert (ones == 1).all() and smooth[5] > 5 * np.median(smooth)
-    assert quantise.simulated_errors(x, weight, smooth)["w"] < 0.8 * quantise.simulated_errors(x, weight, ones)["w"]
-    assert quantise.simulated_errors(np.zeros((2, 64)), weight, ones)["w"] == 0.0
+
+    def error(scales: np.ndarray, data: np.ndarray = x) -> float:
+        return quantise.simulated_errors(data, weight, quantise.InputPlan("x", {"w": "w"}, 0.5, scales, {}))["w"]
+
+    assert error(smooth) < 0.8 * error(ones)
+    assert error(ones, np.zeros((2, 64))) == 0.0
+
+
+def test_outlier_channels_are_multiplied_in_float():
+    rng = np.random.default_rng(3)
+    weight = {"w": rng.normal(size=(64, 32))}
+    x = rng.normal(size=(100, 64))
+    x[:, [5, 40]] *= 80.0
+
+    def plan(outliers: list[int]) -> quantise.InputPlan:
+        return quantise.InputPlan("x", {"w": "w"}, None, np.ones(64), {}, np.array(outliers, dtype=np.int64))
+
+    assert quantise.simulated_errors(x, weight, plan([5, 40]))["w"] < 0.5 * quantise.simulated_errors(x, weight, plan([]))["w"]
+    only_outliers = np.zeros_like(x)
+    only_outliers[:, [5, 40]] = x[:, [5, 40]]
+    # Nothing left to round: the product is exact.
+    assert quantise.simulated_errors(only_outliers, weight, plan([5, 40]))["w"] < 1e-12
 
 
 def test_the_int8_graph_computes_what_the_simulation_rounds(tmp_path):
@@ -78,10 +99,10 @@ def test_the_int8_graph_computes_what_the_simulation_rounds(tmp_path):
     source = one_product_graph(tmp_path / "fp32.onnx", weight)
     feeds = [{"x": x}]
     plan = quantise.InputPlan("x", {"product": "w"}, 0.5,
-                              quantise.smoothing_scales(np.abs(x).max(axis=(0, 1)), [weight], 0.5).astype(np.float32), {})
+                              quantise.smoothing_scales(np.abs(x).max(axis=(0, 1)), [weight], 0.5).astype(np.float32), {},
+                              np.array([2, 9], dtype=np.int64))
     quantise.quantise(source, tmp_path / "int8.onnx", [plan], keep_float=[])
-    w_int, w_scale = quantise.quantise_weight(weight * plan.scales[:, None])
-    expected = quantise.round_rows(x.reshape(-1, 48) / plan.scales) @ (w_int * w_scale)
+    expected = quantise.simulated_product(x.reshape(-1, 48).astype(np.float64), weight.astype(np.float64), plan)
     got = run(tmp_path / "int8.onnx", **feeds[0]).reshape(-1, 16)
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
     assert np.abs(got - x.reshape(-1, 48) @ weight).max() > 0  # it is int8, not the float product
@@ -98,14 +119,39 @@ def test_full_range_weights_never_saturate_the_integer_kernel(tmp_path):
     quantise.quantise(source, tmp_path / "int8.onnx", [plan], keep_float=[])
     model = onnx.load(str(tmp_path / "int8.onnx"))
     integer = [n for n in model.graph.node if n.op_type == quantise.INT8_OP]
-    stored = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
-    # uint8 x uint8: the kernel that widens before multiplying, on every x86 CPU.
-    assert len(integer) == 1 and stored[integer[0].input[1]].dtype == np.uint8
+    assert len(integer) == 1 and numpy_helper.to_array(
+        next(i for i in model.graph.initializer if i.name == integer[0].input[1])).dtype == np.int8
+    # For CPUs without VNNI: uint8 x uint8, the kernel that widens before multiplying.
+    onnx.save(quantise.unsigned_weights(model), str(tmp_path / "uint8.onnx"))
+    widened = onnx.load(str(tmp_path / "uint8.onnx"))
+    stored = {i.name: numpy_helper.to_array(i) for i in widened.graph.initializer}
+    node = next(n for n in widened.graph.node if n.op_type == quantise.INT8_OP)
+    assert stored[node.input[1]].dtype == np.uint8 and stored[node.input[5]] == quantise.WEIGHT_ZERO_POINT
     # Every input quantises to 255: a uint8 x int8 kernel without VNNI saturates here (pairs summed in int16).
     x = np.full((4, 40), 3.0, dtype=np.float32)
-    w_int, w_scale = quantise.quantise_weight(weight)
+    w_int, _ = quantise.quantise_weight(weight)
     assert np.abs(w_int).max() == 127
-    np.testing.assert_allclose(run(tmp_path / "int8.onnx", x=x), quantise.round_rows(x) @ (w_int * w_scale), rtol=1e-5)
+    expected = quantise.simulated_product(x.astype(np.float64), weight.astype(np.float64), plan)
+    np.testing.assert_allclose(run(tmp_path / "uint8.onnx", x=x), expected, rtol=1e-5)
+
+
+def test_the_int8_backend_widens_the_weights_only_where_the_cpu_has_no_vnni(tmp_path, monkeypatch):
+    import onnx
+    from onnx import numpy_helper
+
+    from multinerd import hardware
+    from multinerd.model.backends import INT8_FILE, session_source
+
+    weight = np.random.default_rng(4).normal(size=(16, 8)).astype(np.float32)
+    path = tmp_path / INT8_FILE
+    plan = quantise.InputPlan("x", {"product": "w"}, None, np.ones(16, np.float32), {})
+    quantise.quantise(one_product_graph(tmp_path / "fp32.onnx", weight), path, [plan], keep_float=[])
+    monkeypatch.setattr(hardware, "cpu_int8_dot_feature", lambda: "avx512_vnni")
+    assert session_source(path) == str(path)
+    monkeypatch.setattr(hardware, "cpu_int8_dot_feature", lambda: None)
+    widened = onnx.load_from_string(session_source(path))
+    integer = next(n for n in widened.graph.node if n.op_type == quantise.INT8_OP)
+    assert numpy_helper.to_array(next(i for i in widened.graph.initializer if i.name == integer.input[1])).dtype == np.uint8
 
 
 def test_a_sentence_gets_the_same_int8_logits_alone_or_in_a_batch(graph, tmp_path):

@@ -16,6 +16,8 @@ from typing import Any
 
 #: CPU flags (``/proc/cpuinfo``) that mean native bf16 arithmetic: AVX-512 BF16 and AMX.
 BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
+#: CPU flags that mean int8 dot products accumulate straight into int32 (no int16 pair sums to saturate).
+INT8_DOT_CPU_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")
 
 
 def usable_cpus() -> int:
@@ -132,3 +134,13 @@ def cpu_bf16_feature() -> str | None:
 
         return "onednn_bf16" if torch.ops.mkldnn._is_mkldnn_bf16_supported() else None
     return None
+
+
+def cpu_int8_dot_feature() -> str | None:
+    """The CPU feature that makes ONNX Runtime's uint8 x int8 products exact (VNNI or AMX), or ``None``.
+
+    ``None`` also where the flags cannot be read: the int8 backend then takes the kernel that is
+    exact everywhere (:func:`multinerd.model.quantise.unsigned_weights`), at some speed.
+    """
+    flags = cpu_flags()
+    return next((flag for flag in INT8_DOT_CPU_FLAGS if flag in flags), None)

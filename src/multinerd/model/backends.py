@@ -148,6 +148,18 @@ def refused_reason(path: Path) -> str | None:
     return marker.read_text(encoding="utf-8").strip() if marker.is_file() else None
 
 
+def session_source(path: Path) -> str | bytes:
+    """What ONNX Runtime loads for ``path``: the file itself, or the int8 file with its weights widened
+    to uint8 where this CPU has no VNNI or AMX (see :func:`multinerd.model.quantise.unsigned_weights`)."""
+    if path.name != INT8_FILE or hardware.cpu_int8_dot_feature():
+        return str(path)
+    import onnx
+
+    from multinerd.model.quantise import unsigned_weights
+
+    return unsigned_weights(onnx.load(str(path))).SerializeToString()
+
+
 class OnnxBackend:
     """An ONNX Runtime session.
 
@@ -177,7 +189,7 @@ class OnnxBackend:
         options.inter_op_num_threads = 1
         self.path = path
         self.precision = "int8" if path.name == INT8_FILE else "fp32"
-        self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.session = onnxruntime.InferenceSession(session_source(path), options, providers=["CPUExecutionProvider"])
         names = {node.name for node in self.session.get_inputs()}
         if names != {"input_ids", "attention_mask"}:
             raise BackendError(f"{path}: inputs are {sorted(names)}; expected attention_mask and input_ids")

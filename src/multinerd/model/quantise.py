@@ -64,6 +64,8 @@ WEIGHT_ZERO_POINT = 128
 #: The fused integer product (ONNX Runtime's contrib operator): the int8 file runs on ONNX Runtime.
 INT8_OP = "MatMulIntegerToFloat"
 ORT_DOMAIN = "com.microsoft"
+#: Channels of each activation kept in float (the largest by calibration maximum), LLM.int8()-style.
+OUTLIER_CHANNELS = 8
 #: SmoothQuant strengths tried per activation (``None``: no scaling); the lowest simulated error wins.
 SMOOTHING_ALPHAS: tuple[float | None, ...] = (None, 0.25, 0.5, 0.75)
 SCHEME = (
@@ -119,6 +121,20 @@ class InputPlan:
     scales: np.ndarray
     #: Product node name -> simulated relative error.
     errors: dict[str, float]
+    #: Channels multiplied in float (their activation is zeroed before quantising, their weight rows after).
+    outliers: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+
+    def int8_weight(self, weight: np.ndarray) -> np.ndarray:
+        """The float weight the int8 product stands for: smoothed, without the outlier channels' rows."""
+        smoothed = weight * self.scales[:, None]
+        smoothed[self.outliers] = 0.0
+        return smoothed
+
+    def int8_activation(self, x: np.ndarray) -> np.ndarray:
+        """The activation the int8 product quantises: smoothed, the outlier channels zeroed."""
+        smoothed = x / self.scales
+        smoothed[..., self.outliers] = 0.0
+        return smoothed
 
 
 def weight_matmuls(model: Any) -> dict[str, tuple[str, str]]:
@@ -158,21 +174,24 @@ def smoothing_scales(activation_max: np.ndarray, weights: Sequence[np.ndarray], 
     return scales
 
 
-def simulated_errors(
-    activation: np.ndarray, weights: dict[str, np.ndarray], scales: np.ndarray
-) -> dict[str, float]:
+def simulated_product(x: np.ndarray, weight: np.ndarray, plan: InputPlan) -> np.ndarray:
+    """``x @ weight`` (tokens x channels) computed as the int8 graph computes it, in float64."""
+    w_int, w_scale = quantise_weight(plan.int8_weight(weight))
+    return round_rows(plan.int8_activation(x)) @ (w_int * w_scale) + x[:, plan.outliers] @ weight[plan.outliers]
+
+
+def simulated_errors(activation: np.ndarray, weights: dict[str, np.ndarray], plan: InputPlan) -> dict[str, float]:
     """Mean relative error per token of each ``activation @ weight`` when both are rounded as the int8 graph rounds them.
 
     Per token, then averaged: one huge row must not hide that every other row lost its precision.
     """
     x = activation.astype(np.float64)
-    x_q = round_rows(x / scales)
     errors = {}
     for name, weight in weights.items():
-        w_int, w_scale = quantise_weight(weight.astype(np.float64) * scales[:, None])
-        exact = x @ weight.astype(np.float64)
+        weight = weight.astype(np.float64)
+        exact = x @ weight
         norms = np.linalg.norm(exact, axis=1)
-        diff = np.linalg.norm(x_q @ (w_int * w_scale) - exact, axis=1)
+        diff = np.linalg.norm(simulated_product(x, weight, plan) - exact, axis=1)
         errors[name] = float(np.mean(diff / np.where(norms > 0, norms, 1.0)))
     return errors
 
@@ -212,12 +231,16 @@ def plan_inputs(source: Path, feeds: Sequence[dict[str, np.ndarray]]) -> list[In
     for activation, products in readers.items():
         weights = {name: numpy_helper.to_array(initializers[w]) for name, w in products.items()}
         x = tokens[activation]
+        channel_max = np.abs(x).max(axis=0)
+        outliers = np.sort(np.argsort(channel_max)[::-1][:OUTLIER_CHANNELS]).astype(np.int64)
+        channel_max[outliers] = 0.0  # they stay float: no range to move into the weights
         best: InputPlan | None = None
         for alpha in SMOOTHING_ALPHAS:
-            scales = smoothing_scales(np.abs(x).max(axis=0), list(weights.values()), alpha)
-            errors = simulated_errors(x, weights, scales)
-            if best is None or np.mean(list(errors.values())) < np.mean(list(best.errors.values())):
-                best = InputPlan(activation, products, alpha, scales.astype(np.float32), errors)
+            scales = smoothing_scales(channel_max, list(weights.values()), alpha).astype(np.float32)
+            plan = InputPlan(activation, products, alpha, scales, {}, outliers)
+            plan.errors = simulated_errors(x, weights, plan)
+            if best is None or np.mean(list(plan.errors.values())) < np.mean(list(best.errors.values())):
+                best = plan
         assert best is not None
         plans.append(best)
     return plans
@@ -252,16 +275,29 @@ def output_sensitivity(source: Path, plans: Sequence[InputPlan], feeds: Sequence
 
 
 def _quantised_input(plan: InputPlan, prefix: str, constant: Callable[[str, np.ndarray], str]) -> list[Any]:
-    """Nodes that turn ``plan.activation`` into ``{prefix}q`` (uint8), ``{prefix}scale`` and ``{prefix}zero`` per token."""
+    """Nodes that give ``plan.activation``'s int8 form and the float input every product of it shares.
+
+    ``{prefix}q``: uint8 per token (one ``QuantizeLinear`` pass over the 2-D view, one scale and
+    zero point per row); ``{prefix}scale``: the per-token scale; ``{prefix}float_in``: the
+    outlier channels and the per-token zero-point factor ``scale * zero``, which one small float
+    MatMul per product turns into the outliers' contribution plus the zero-point correction.
+    """
     from onnx import TensorProto, helper
 
     node = helper.make_node
     x = plan.activation
     nodes = []
-    if plan.alpha is not None:
-        nodes.append(node("Mul", [x, constant(prefix + "inverse_smoothing", 1 / plan.scales)], [prefix + "smoothed"]))
+    if plan.alpha is not None or len(plan.outliers):
+        inverse = plan.int8_activation(np.ones_like(plan.scales))
+        nodes.append(node("Mul", [x, constant(prefix + "inverse_smoothing", inverse)], [prefix + "smoothed"]))
         x = prefix + "smoothed"
     zero, top = constant(prefix + "0", np.float32(0)), constant(prefix + "255", np.float32(255))
+    rows, flat = constant(prefix + "rows", np.array([-1, len(plan.scales)])), constant(prefix + "flat", np.array([-1]))
+    float_in = [prefix + "zero_factor"]
+    if len(plan.outliers):
+        nodes.append(node("Gather", [plan.activation, constant(prefix + "outlier_channels", plan.outliers)],
+                          [prefix + "outliers"], axis=-1))
+        float_in.insert(0, prefix + "outliers")
     return nodes + [
         node("ReduceMax", [x], [prefix + "max"], axes=[-1], keepdims=1),
         node("ReduceMin", [x], [prefix + "min"], axes=[-1], keepdims=1),
@@ -272,42 +308,69 @@ def _quantised_input(plan: InputPlan, prefix: str, constant: Callable[[str, np.n
         node("Max", [prefix + "raw_scale", constant(prefix + "tiny", np.float32(1e-12))], [prefix + "scale"]),
         node("Div", [prefix + "low", prefix + "scale"], [prefix + "raw_zero"]),
         node("Round", [prefix + "raw_zero"], [prefix + "zero"]),  # <= 0: the negated zero point
-        node("Div", [x, prefix + "scale"], [prefix + "scaled"]),
-        node("Round", [prefix + "scaled"], [prefix + "rounded"]),
-        node("Sub", [prefix + "rounded", prefix + "zero"], [prefix + "shifted"]),
-        node("Clip", [prefix + "shifted", zero, top], [prefix + "clipped"]),
-        node("Cast", [prefix + "clipped"], [prefix + "q"], to=TensorProto.UINT8),
+        node("Neg", [prefix + "zero"], [prefix + "zero_point_float"]),
+        node("Cast", [prefix + "zero_point_float"], [prefix + "zero_point"], to=TensorProto.UINT8),
+        node("Reshape", [x, rows], [prefix + "x_rows"]),
+        node("Reshape", [prefix + "scale", flat], [prefix + "scale_rows"]),
+        node("Reshape", [prefix + "zero_point", flat], [prefix + "zero_point_rows"]),
+        node("QuantizeLinear", [prefix + "x_rows", prefix + "scale_rows", prefix + "zero_point_rows"],
+             [prefix + "q_rows"], axis=0),
+        node("Shape", [x], [prefix + "shape"]),
+        node("Reshape", [prefix + "q_rows", prefix + "shape"], [prefix + "q"]),
+        node("Mul", [prefix + "scale", prefix + "zero"], [prefix + "zero_factor"]),
+        node("Concat", float_in, [prefix + "float_in"], axis=-1),
     ]
 
 
 def _int8_product(
     name: str, output: str, weight: np.ndarray, plan: InputPlan, prefix: str, constant: Callable[[str, np.ndarray], str]
 ) -> list[Any]:
-    """The quantised input times the smoothed 8-bit weight, back to float in ``output``.
+    """The quantised input times the smoothed int8 weight, back to float in ``output``.
 
-    ``(q - z) W = q W - z colsum(W)``: ONNX Runtime's integer products take one activation
-    zero point per tensor, so each token's is applied to the result instead. The product and
-    its per-column scale run fused in ONNX Runtime's ``MatMulIntegerToFloat``; with
-    ``MatMulInteger`` and the conversion as separate nodes, tagging 1,500 sentences took 10.2 s
-    against 7.3 s (AMD EPYC without VNNI; the same tags up to float rounding).
+    ``s (q - z) W = s (q W) - s z colsum(W)``: ONNX Runtime's integer products take one activation
+    zero point per tensor, so each token's goes into the small float product beside the
+    outlier channels'. The integer product and its per-column scale run fused in ONNX Runtime's
+    ``MatMulIntegerToFloat``; with ``MatMulInteger`` and the conversion as separate nodes,
+    tagging 1,500 sentences took 10.2 s against 7.3 s (AMD EPYC without VNNI).
     """
     from onnx import helper
 
-    w_int, w_scale = quantise_weight(weight * plan.scales[:, None])
+    w_int, w_scale = quantise_weight(plan.int8_weight(weight))
     w_scale = w_scale.astype(np.float32)
     p = f"{name}_int8_"
-    stored = (w_int.astype(np.int16) + WEIGHT_ZERO_POINT).astype(np.uint8)
-    inputs = [
-        prefix + "q", constant(p + "weight", stored), constant(p + "one", np.float32(1.0)),
-        constant(p + "weight_scale", w_scale), "", constant(p + "weight_zero", np.uint8(WEIGHT_ZERO_POINT)),
-    ]
-    zero_term = (w_int.astype(np.float32).sum(axis=0) * w_scale).astype(np.float32)
+    inputs = [prefix + "q", constant(p + "weight", w_int), constant(p + "one", np.float32(1.0)), constant(p + "weight_scale", w_scale)]
+    column_terms = w_int.astype(np.float32).sum(axis=0) * w_scale
+    float_rows = np.concatenate([weight[plan.outliers], column_terms[None, :]]).astype(np.float32)
     return [
         helper.make_node(INT8_OP, inputs, [p + "product"], name=f"{name}_int8", domain=ORT_DOMAIN),
-        helper.make_node("Mul", [prefix + "zero", constant(p + "column_terms", zero_term)], [p + "zero_term"]),
-        helper.make_node("Add", [p + "product", p + "zero_term"], [p + "centred"]),
-        helper.make_node("Mul", [p + "centred", prefix + "scale"], [output]),
+        helper.make_node("Mul", [p + "product", prefix + "scale"], [p + "int8_part"]),
+        helper.make_node("MatMul", [prefix + "float_in", constant(p + "float_rows", float_rows)], [p + "float_part"]),
+        helper.make_node("Add", [p + "int8_part", p + "float_part"], [output]),
     ]
+
+
+def unsigned_weights(model: Any) -> Any:
+    """``model`` with every int8 weight stored as uint8 (+128, zero point 128): exact on CPUs without VNNI.
+
+    Without VNNI, ONNX Runtime's uint8 x int8 kernel adds pairs of products in int16
+    (``vpmaddubsw``), which full-range weights saturate (up to 39% error measured on such a
+    CPU); its uint8 x uint8 kernel widens before it multiplies. With VNNI or AMX the int8
+    weights are exact and the faster kernel (twice as fast on an AVX-512 VNNI EPYC).
+    """
+    from onnx import numpy_helper
+
+    initializers = {init.name: init for init in model.graph.initializer}
+    for node in model.graph.node:
+        if node.op_type != INT8_OP or numpy_helper.to_array(initializers[node.input[1]]).dtype != np.int8:
+            continue
+        weight = initializers[node.input[1]]
+        shifted = numpy_helper.to_array(weight).astype(np.int16) + WEIGHT_ZERO_POINT
+        weight.CopyFrom(numpy_helper.from_array(shifted.astype(np.uint8), weight.name))
+        zero_point = node.input[1] + "_zero_point"
+        model.graph.initializer.append(numpy_helper.from_array(np.uint8(WEIGHT_ZERO_POINT), zero_point))
+        del node.input[4:]
+        node.input.extend(["", zero_point])
+    return model
 
 
 def int8_model(fp32: Any, plans: Sequence[InputPlan], keep_float: Sequence[str]) -> Any:
