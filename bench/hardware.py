@@ -36,6 +36,7 @@ import datetime
 import json
 import os
 import re
+import shlex
 import statistics
 import subprocess
 import sys
@@ -408,6 +409,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         overrides["process_texts"] = args.process_texts
     sizes = HardwareSizes(**(asdict(sizes) | overrides))
     result = run(args.model_dir, args.workdir, sizes)
+    result["meta"]["command"] = shlex.join([".venv/bin/python", "bench/hardware.py", *(argv if argv is not None else sys.argv[1:])])
     args.output = args.output or RESULTS_DIR / f"{result['meta']['cpu_key']}.json"
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")

@@ -236,6 +236,22 @@ def test_split_words_examples(text, words):
     assert [w for w, _, _ in split_words(text)] == words
 
 
+def test_the_unicode_classes_are_scanned_once_per_machine_and_read_back(tmp_path, monkeypatch):
+    from multinerd.model import tagger
+
+    monkeypatch.setenv(hardware.CACHE_ENV, str(tmp_path))
+    scanned = tagger._scan_category_classes()
+    assert tagger._category_classes() == scanned
+    cached = tmp_path / f"unicode-classes-{unicodedata.unidata_version}.json"
+    assert json.loads(cached.read_text(encoding="utf-8")) == {"mark": scanned[0], "invisible": scanned[1]}
+    # Read back, not scanned again: a planted file wins.
+    cached.write_text(json.dumps({"mark": "a-b", "invisible": "c"}), encoding="utf-8")
+    assert tagger._category_classes() == ("a-b", "c")
+    # A corrupt cache is only a cache: scanned again and rewritten.
+    cached.write_text("{not json", encoding="utf-8")
+    assert tagger._category_classes() == scanned and json.loads(cached.read_text(encoding="utf-8"))["mark"] == scanned[0]
+
+
 TEXT = st.lists(
     st.sampled_from(
         list("ab Z1.,'’-\n\t()\"") + ["\u0301", "\u200b", "\xa0", "é", "東", "n't", "U.S.", "'s"]

@@ -14,10 +14,22 @@ import platform
 from pathlib import Path
 from typing import Any
 
+#: Environment variable that moves the per-machine cache (tests point it at a temporary directory).
+CACHE_ENV = "MULTINERD_CACHE_DIR"
 #: CPU flags (``/proc/cpuinfo``) that mean native bf16 arithmetic: AVX-512 BF16 and AMX.
 BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
 #: CPU flags that mean int8 dot products accumulate straight into int32 (no int16 pair sums to saturate).
 INT8_DOT_CPU_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")
+
+
+def cache_dir() -> Path:
+    """Where what is measured or derived once per machine is kept (bf16 verdicts, Unicode tables):
+    ``$MULTINERD_CACHE_DIR``, else ``$XDG_CACHE_HOME/multinerd``, else ``~/.cache/multinerd``."""
+    base = os.environ.get(CACHE_ENV)
+    if base:
+        return Path(base)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "multinerd"
 
 
 def usable_cpus() -> int:

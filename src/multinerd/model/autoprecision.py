@@ -29,7 +29,7 @@ from typing import Any
 from multinerd import hardware
 
 #: Environment variable that moves the verdict cache (tests point it at a temporary directory).
-CACHE_ENV = "MULTINERD_CACHE_DIR"
+CACHE_ENV = hardware.CACHE_ENV
 CACHE_FILE = "precision.json"
 #: bf16 must be at least this much faster than fp32 to be chosen (a margin for timing noise).
 MIN_SPEEDUP = 1.1
@@ -83,11 +83,7 @@ class Verdict:
 
 def cache_path() -> Path:
     """The verdict cache file, under the user's cache directory unless :data:`CACHE_ENV` moves it."""
-    base = os.environ.get(CACHE_ENV)
-    if base:
-        return Path(base) / CACHE_FILE
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "multinerd" / CACHE_FILE
+    return hardware.cache_dir() / CACHE_FILE
 
 
 def cache_key(shape: EncoderShape, feature: str) -> str:
