@@ -133,8 +133,8 @@ def _process_verdicts(process: dict[str, Any], targets: dict[str, float]) -> lis
 
 def _newer_parts(result: dict[str, Any]) -> list[str]:
     """precision=auto, whole processes and the profile: parts that runs before them do not have."""
-    from common import pct as _pct
     from common import kind_targets
+    from common import pct as _pct
     from common import table as _table
 
     lines: list[str] = []
@@ -145,8 +145,10 @@ def _newer_parts(result: dict[str, Any]) -> list[str]:
                    f"**{auto['bf16_speedup_measured']:.2f}x** fp32."), ""]
     process = result.get("whole_process")
     if process:
+        repeats = next(iter(process.values())).get("repeats", 1)
         lines += [("**Whole processes** (`bench/process_speed.py`: one fresh process per system, same text file, "
-                   "command to last line; agreement: entity F1 against `multinerd predict` in torch fp32):"), ""]
+                   f"command to last line, median of {repeats} round{'s' if repeats > 1 else ''} with the systems "
+                   "taking turns; agreement: entity F1 against `multinerd predict` in torch fp32):"), ""]
         rows = [[kind, name, f"{f['seconds']:.1f}", f"{f['texts_per_s']:.1f}", f"{f['speedup_vs_pipeline']:.2f}x",
                  f"{f['entity_agreement_vs_torch_fp32']:.4f}", f"{f['load_at_start']}"]
                 for kind, part in process.items() for name, f in part["systems"].items()]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -74,24 +75,32 @@ def systems(model_dir: Path, export_dir: Path | None, texts: Path, out: Path) ->
     return commands
 
 
-def compare(model_dir: Path, export_dir: Path | None, texts: Sequence[str], workdir: Path) -> dict[str, Any]:
-    """Seconds, texts/s, ratio to the pipeline and entity agreement with torch fp32, per system."""
+def compare(
+    model_dir: Path, export_dir: Path | None, texts: Sequence[str], workdir: Path, repeats: int = 1
+) -> dict[str, Any]:
+    """Seconds (median of ``repeats`` rounds, systems taking turns so that a change of load falls on
+    all of them), texts/s, ratio to the pipeline and entity agreement with torch fp32, per system."""
     workdir.mkdir(parents=True, exist_ok=True)
     source = workdir / "texts.txt"
     source.write_text("".join(text.replace("\n", " ") + "\n" for text in texts), encoding="utf-8")
     env = os.environ | {"PYTHONWARNINGS": "ignore", "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1"}
-    result: dict[str, Any] = {"n_texts": len(texts), "systems": {}}
-    outputs = {}
-    for index, (name, command) in enumerate(systems(model_dir, export_dir, source, workdir).items()):
-        print(f"  whole process: {name}", flush=True)
-        load = round(os.getloadavg()[0], 2)
-        seconds = timed_process(command, env)
-        outputs[name] = workdir / f"system{index}.jsonl"
+    result: dict[str, Any] = {"n_texts": len(texts), "repeats": repeats, "systems": {}}
+    commands = systems(model_dir, export_dir, source, workdir)
+    outputs = {name: workdir / f"system{index}.jsonl" for index, name in enumerate(commands)}
+    timings: dict[str, list[float]] = {name: [] for name in commands}
+    loads: dict[str, float] = {}
+    for _ in range(repeats):
+        for name, command in commands.items():
+            print(f"  whole process: {name}", flush=True)
+            loads.setdefault(name, round(os.getloadavg()[0], 2))
+            timings[name].append(timed_process(command, env))
+    for name, command in commands.items():
         shown = [part if part != sys.executable else "python" for part in command]
         if "-c" in shown:
             shown[shown.index("-c") + 1] = "<bench/process_speed.py PIPELINE_SCRIPT>"
-        result["systems"][name] = {"seconds": seconds, "texts_per_s": len(texts) / seconds, "load_at_start": load,
-                                   "command": " ".join(shown)}
+        seconds = statistics.median(timings[name])
+        result["systems"][name] = {"seconds": seconds, "all_seconds": timings[name], "texts_per_s": len(texts) / seconds,
+                                   "load_at_start": loads[name], "command": " ".join(shown)}
     reference = spans(outputs["multinerd predict, torch fp32"])
     pipeline = result["systems"]["transformers.pipeline (batch 1)"]["seconds"]
     for name, figures in result["systems"].items():

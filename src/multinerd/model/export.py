@@ -8,7 +8,8 @@ weights to run: ``Tagger.from_pretrained(export_dir)`` finds ``model.onnx`` and 
 ONNX Runtime (:mod:`multinerd.model.backends`), tagging the same words the same way.
 
 **int8.** Dynamic quantisation (8-bit weights, one scale per output channel, with
-SmoothQuant channel scaling; activations quantised per token at run time) of the matrix
+SmoothQuant channel scaling; activations quantised per token at run time, their largest
+channels multiplied in float) of the matrix
 multiplies that measured harmless: a sensitivity search (:mod:`multinerd.model.quantise`)
 ranks every product by how far its int8 alone moves the labels on the parity split's
 windows, keeps the most sensitive ones in float32 and tries
