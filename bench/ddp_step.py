@@ -40,8 +40,9 @@ def _worker(rank: int, port: int, steps: int, rounds: int, queue: Any) -> None:
     ids = torch.randint(1000, 20000, (4, 32), generator=torch.Generator().manual_seed(rank))
     batch = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": torch.zeros_like(ids)}
     times: dict[str, list[float]] = {"find_unused=True": [], "find_unused=False": []}
-    for _ in range(rounds):
-        for find_unused in (True, False):
+    for round_index in range(rounds):
+        # The order flips every round, so neither setting always runs first (warmer caches, fresher memory).
+        for find_unused in (True, False) if round_index % 2 == 0 else (False, True):
             model = torch.nn.parallel.DistributedDataParallel(copy.deepcopy(base), find_unused_parameters=find_unused)
             optimizer = torch.optim.SGD(model.parameters(), lr=1e-4)
             model(**batch).loss.backward()  # warm-up step, not timed
@@ -98,8 +99,22 @@ def markdown(result: dict[str, Any]) -> list[str]:
              f"-> {result['load_after']}; {result['model']}). Median seconds per step: "
              + ", ".join(f"{name} {value:.4f}" for name, value in medians.items())
              + f"; without the search: **{result['speedup_without_search']:.3f}x** the step rate. "
-             "At a load of about ten times the core count a step's time is set by the scheduler, not by the "
-             "search; this run cannot tell the two apart and needs repeating on a quiet machine."), ""]
+             + _reading(result)), ""]
+
+
+def _reading(result: dict[str, Any]) -> str:
+    """What the figures can tell: nothing under heavy load; otherwise whether the rounds overlap."""
+    if result["load_before"][0] > 4:
+        return ("At a load of several times the core count a step's time is set by the scheduler, not by the "
+                "search; this run cannot tell the two apart and needs repeating on a quiet machine.")
+    rounds = result["seconds_per_step"]
+    with_search, without = rounds["find_unused=True"], rounds["find_unused=False"]
+    if max(without) < min(with_search):
+        return "Every round without the search was faster than every round with it."
+    if max(with_search) < min(without):
+        return "Every round with the search was faster than every round without it."
+    return (f"The rounds overlap ({min(with_search):.4f}-{max(with_search):.4f} s with the search, "
+            f"{min(without):.4f}-{max(without):.4f} s without): the difference is within the rounds' spread.")
 
 
 if __name__ == "__main__":
