@@ -346,7 +346,10 @@ def _int8_product(
     w_int, w_scale = quantise_weight(plan.int8_weight(weight))
     w_scale = w_scale.astype(np.float32)
     p = f"{name}_int8_"
-    inputs = [prefix + "q", constant(p + "weight", w_int), constant(p + "one", np.float32(1.0)), constant(p + "weight_scale", w_scale)]
+    inputs = [
+        prefix + "q", constant(p + "weight", w_int), constant(p + "one", np.float32(1.0)),
+        constant(p + "weight_scale", w_scale),
+    ]
     column_terms = w_int.astype(np.float32).sum(axis=0) * w_scale
     float_rows = np.concatenate([weight[plan.outliers], column_terms[None, :]]).astype(np.float32)
     return [
