@@ -259,8 +259,6 @@ def f1_by_precision(sizes: HardwareSizes, workdir: Path) -> dict[str, Any]:
             scores.append(tt.validation_f1(trainer.model.float(), trainer.processing_class, scheme,
                                            sample.splits["validation"]))
         result["f1"][precision] = scores
-    fp32 = result["f1"]["fp32"]
-    result["bf16_within_fp32_spread"] = all(min(fp32) <= f <= max(fp32) for f in result["f1"]["bf16"])
     return result
 
 

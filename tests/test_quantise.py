@@ -69,7 +69,8 @@ def test_smoothing_moves_an_outlier_channel_into_the_weights():
     assert (ones == 1).all() and smooth[5] > 5 * np.median(smooth)
 
     def error(scales: np.ndarray, data: np.ndarray = x) -> float:
-        return quantise.simulated_errors(data, weight, quantise.InputPlan("x", {"w": "w"}, 0.5, scales, {}))["w"]
+        plan = quantise.InputPlan("x", {"w": "w"}, 0.5, scales, {})
+        return quantise.simulated_errors(data, weight, plan)["w"]
 
     assert error(smooth) < 0.8 * error(ones)
     assert error(ones, np.zeros((2, 64))) == 0.0
@@ -84,7 +85,8 @@ def test_outlier_channels_are_multiplied_in_float():
     def plan(outliers: list[int]) -> quantise.InputPlan:
         return quantise.InputPlan("x", {"w": "w"}, None, np.ones(64), {}, np.array(outliers, dtype=np.int64))
 
-    assert quantise.simulated_errors(x, weight, plan([5, 40]))["w"] < 0.5 * quantise.simulated_errors(x, weight, plan([]))["w"]
+    with_outliers = quantise.simulated_errors(x, weight, plan([5, 40]))["w"]
+    assert with_outliers < 0.5 * quantise.simulated_errors(x, weight, plan([]))["w"]
     only_outliers = np.zeros_like(x)
     only_outliers[:, [5, 40]] = x[:, [5, 40]]
     # Nothing left to round: the product is exact.
@@ -98,11 +100,11 @@ def test_the_int8_graph_computes_what_the_simulation_rounds(tmp_path):
     x[..., 2] *= 30.0
     source = one_product_graph(tmp_path / "fp32.onnx", weight)
     feeds = [{"x": x}]
-    plan = quantise.InputPlan("x", {"product": "w"}, 0.5,
-                              quantise.smoothing_scales(np.abs(x).max(axis=(0, 1)), [weight], 0.5).astype(np.float32), {},
-                              np.array([2, 9], dtype=np.int64))
+    scales = quantise.smoothing_scales(np.abs(x).max(axis=(0, 1)), [weight], 0.5).astype(np.float32)
+    plan = quantise.InputPlan("x", {"product": "w"}, 0.5, scales, {}, np.array([2, 9], dtype=np.int64))
     quantise.quantise(source, tmp_path / "int8.onnx", [plan], keep_float=[])
-    expected = quantise.simulated_product(x.reshape(-1, 48).astype(np.float64), weight.astype(np.float64), plan)
+    rows = x.reshape(-1, 48).astype(np.float64)
+    expected = quantise.simulated_product(rows, weight.astype(np.float64), plan)
     got = run(tmp_path / "int8.onnx", **feeds[0]).reshape(-1, 16)
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
     assert np.abs(got - x.reshape(-1, 48) @ weight).max() > 0  # it is int8, not the float product
@@ -151,7 +153,8 @@ def test_the_int8_backend_widens_the_weights_only_where_the_cpu_has_no_vnni(tmp_
     monkeypatch.setattr(hardware, "cpu_int8_dot_feature", lambda: None)
     widened = onnx.load_from_string(session_source(path))
     integer = next(n for n in widened.graph.node if n.op_type == quantise.INT8_OP)
-    assert numpy_helper.to_array(next(i for i in widened.graph.initializer if i.name == integer.input[1])).dtype == np.uint8
+    stored = {i.name: numpy_helper.to_array(i) for i in widened.graph.initializer}
+    assert stored[integer.input[1]].dtype == np.uint8
 
 
 def test_a_sentence_gets_the_same_int8_logits_alone_or_in_a_batch(graph, tmp_path):

@@ -249,7 +249,8 @@ def test_the_unicode_classes_are_scanned_once_per_machine_and_read_back(tmp_path
     assert tagger._category_classes() == ("a-b", "c")
     # A corrupt cache is only a cache: scanned again and rewritten.
     cached.write_text("{not json", encoding="utf-8")
-    assert tagger._category_classes() == scanned and json.loads(cached.read_text(encoding="utf-8"))["mark"] == scanned[0]
+    assert tagger._category_classes() == scanned
+    assert json.loads(cached.read_text(encoding="utf-8"))["mark"] == scanned[0]
 
 
 TEXT = st.lists(
