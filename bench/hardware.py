@@ -296,7 +296,9 @@ def whole_process(sizes: HardwareSizes, model_dir: Path, workdir: Path) -> dict[
     results = {}
     for kind, batch in texts.items():
         print(f"whole processes: {len(batch)} {kind} texts", flush=True)
-        results[kind] = process_speed.compare(model_dir, export_dir, batch, workdir / "process" / kind, sizes.process_repeats)
+        results[kind] = process_speed.compare(
+            model_dir, export_dir, batch, workdir / "process" / kind, sizes.process_repeats
+        )
     return results
 
 
@@ -409,7 +411,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         overrides["process_texts"] = args.process_texts
     sizes = HardwareSizes(**(asdict(sizes) | overrides))
     result = run(args.model_dir, args.workdir, sizes)
-    result["meta"]["command"] = shlex.join([".venv/bin/python", "bench/hardware.py", *(argv if argv is not None else sys.argv[1:])])
+    given = list(argv) if argv is not None else sys.argv[1:]
+    result["meta"]["command"] = shlex.join([".venv/bin/python", "bench/hardware.py", *given])
     args.output = args.output or RESULTS_DIR / f"{result['meta']['cpu_key']}.json"
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")

@@ -99,8 +99,9 @@ def compare(
         if "-c" in shown:
             shown[shown.index("-c") + 1] = "<bench/process_speed.py PIPELINE_SCRIPT>"
         seconds = statistics.median(timings[name])
-        result["systems"][name] = {"seconds": seconds, "all_seconds": timings[name], "texts_per_s": len(texts) / seconds,
-                                   "load_at_start": loads[name], "command": " ".join(shown)}
+        result["systems"][name] = {"seconds": seconds, "all_seconds": timings[name],
+                                   "texts_per_s": len(texts) / seconds, "load_at_start": loads[name],
+                                   "command": " ".join(shown)}
     reference = spans(outputs["multinerd predict, torch fp32"])
     pipeline = result["systems"]["transformers.pipeline (batch 1)"]["seconds"]
     for name, figures in result["systems"].items():

@@ -5,6 +5,7 @@ function runs end to end, that its counts add up, and that every derived figure 
 speed-ups, utilisation, peaks) is the arithmetic its name says, from the measured parts.
 """
 
+import json
 import sys
 import time
 from pathlib import Path
@@ -330,3 +331,68 @@ def test_ci_time_reads_each_pytest_stage_as_pytest_printed_it() -> None:
         {"counts": {"failed": 1, "passed": 1061, "deselected": 8, "warnings": 89}, "seconds": 795.47},
         {"counts": {"passed": 9, "deselected": 1062}, "seconds": 301.2},
     ]
+
+
+def test_targets_follow_the_cpu_kind_as_issue_21_sets_them() -> None:
+    import common
+
+    assert common.kind_targets("avx512_bf16") == {"bf16_minilm": 1.3, "bf16_bert": 1.8, "predict": 5.0, "int8_predict": 6.0}
+    assert common.kind_targets("amx_bf16")["bf16_bert"] == 3.0 and common.kind_targets("amx_bf16")["predict"] == 8.0
+    assert common.kind_targets(None) == common.kind_targets("avx512_bf16")  # a CPU the issue did not name
+
+
+def test_whole_process_verdicts_judge_int8_apart() -> None:
+    process = {"short": {"n_texts": 10, "systems": {
+        "multinerd predict, onnx fp32": {"speedup_vs_pipeline": 5.5, "entity_agreement_vs_torch_fp32": 1.0},
+        "multinerd predict, onnx int8": {"speedup_vs_pipeline": 5.8, "entity_agreement_vs_torch_fp32": 0.99},
+        "transformers.pipeline (batch 1)": {"speedup_vs_pipeline": 1.0, "entity_agreement_vs_torch_fp32": 0.8}}}}
+    best, int8 = hardware_report._process_verdicts(process, {"predict": 5.0, "int8_predict": 6.0})
+    assert "met (5.80x)" in best and "**not met** (5.80x" in int8
+
+
+def _f1_lines(fp32: list[float], bf16: list[float]) -> list[str]:
+    result = json.loads((Path(__file__).parent.parent / "bench/results/hardware/amd-epyc-avx512_bf16.json").read_text())
+    result["f1"] = {"epochs": 3, "n_train": 10, "f1": {"fp32": fp32, "bf16": bf16}}
+    return [line for line in hardware_report.markdown(result) if "Validation F1" in line]
+
+
+def test_bf16_f1_is_judged_per_seed_against_the_fp32_seed_spread() -> None:
+    # bf16 better than every fp32 seed, but by less than the seeds differ: scores did not move.
+    assert _f1_lines([0.48, 0.47, 0.46], [0.485, 0.475, 0.465])[0].endswith(": met.")
+    assert "**not met**" in _f1_lines([0.48, 0.47, 0.46], [0.48, 0.44, 0.46])[0]
+
+
+def test_whole_processes_take_turns_and_report_the_median(tmp_path, monkeypatch) -> None:
+    import process_speed
+
+    order: list[str] = []
+    seconds = iter([3.0, 1.0, 9.0, 5.0, 2.0, 7.0, 4.0, 6.0, 8.0])  # rounds of (a, b, c)
+
+    def fake_run(command: list[str], env: dict[str, str]) -> float:
+        order.append(command[-1])
+        return next(seconds)
+
+    commands = {"multinerd predict, torch fp32": ["a"], "multinerd predict, onnx int8": ["b"],
+                "transformers.pipeline (batch 1)": ["c"]}
+    monkeypatch.setattr(process_speed, "systems", lambda *args: commands)
+    monkeypatch.setattr(process_speed, "timed_process", fake_run)
+    monkeypatch.setattr(process_speed, "spans", lambda path: set())
+    result = process_speed.compare(Path("m"), None, ["one text"], tmp_path, repeats=3)
+    assert order == ["a", "b", "c"] * 3
+    assert result["systems"]["multinerd predict, torch fp32"]["all_seconds"] == [3.0, 5.0, 4.0]
+    assert result["systems"]["multinerd predict, torch fp32"]["seconds"] == 4.0
+    assert result["systems"]["transformers.pipeline (batch 1)"]["seconds"] == 8.0
+    assert result["systems"]["multinerd predict, onnx int8"]["speedup_vs_pipeline"] == 4.0
+
+
+def test_ddp_reading_follows_the_rounds() -> None:
+    import ddp_step
+
+    def reading(with_search: list[float], without: list[float], load: float = 1.0) -> str:
+        return ddp_step._reading({"load_before": [load], "seconds_per_step": {
+            "find_unused=True": with_search, "find_unused=False": without}})
+
+    assert reading([0.3, 0.31], [0.2, 0.21]).startswith("Every round without the search was faster")
+    assert reading([0.2, 0.21], [0.3, 0.31]).startswith("Every round with the search was faster")
+    assert reading([0.2, 0.25], [0.22, 0.3]).startswith("The rounds overlap")
+    assert "quiet machine" in reading([0.3, 0.31], [0.2, 0.21], load=20.0)

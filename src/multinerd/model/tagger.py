@@ -73,7 +73,7 @@ class TaggerError(ValueError):
 def _category_classes() -> tuple[str, str]:
     """Regex character-class bodies of every combining mark (M*) and every control or format
     character (Cc, Cf), cached per Unicode version: the scan over Unicode took 0.38 s of every
-    ``predict`` process's start (AMD EPYC), the cached file a millisecond."""
+    ``predict`` process's start (AMD EPYC); reading the cached file is not worth counting."""
     path = hardware.cache_dir() / f"unicode-classes-{unicodedata.unidata_version}.json"
     try:
         cached = json.loads(path.read_text(encoding="utf-8"))
