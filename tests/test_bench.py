@@ -395,4 +395,5 @@ def test_ddp_reading_follows_the_rounds() -> None:
     assert reading([0.3, 0.31], [0.2, 0.21]).startswith("Every round without the search was faster")
     assert reading([0.2, 0.21], [0.3, 0.31]).startswith("Every round with the search was faster")
     assert reading([0.2, 0.25], [0.22, 0.3]).startswith("The rounds overlap")
+    assert reading([0.2, 0.3], [0.21, 0.25]).startswith("The rounds overlap")  # one range inside the other
     assert "quiet machine" in reading([0.3, 0.31], [0.2, 0.21], load=20.0)
