@@ -37,8 +37,13 @@ def no_bf16(monkeypatch):
 
 
 @pytest.fixture()
-def with_bf16(monkeypatch):
-    """A CPU with AVX-512 BF16 on which bf16 measured twice as fast as fp32."""
+def with_bf16(monkeypatch, tmp_path):
+    """A CPU with AVX-512 BF16 on which bf16 measured twice as fast as fp32.
+
+    Its own verdict cache: on a real bf16 CPU an earlier test may have measured and cached the
+    same shape's verdict, which would win over the stand-in measurement.
+    """
+    monkeypatch.setenv(hardware.CACHE_ENV, str(tmp_path / "cache"))
     monkeypatch.setattr(hardware, "cpu_flags", lambda: frozenset({"avx512f", "avx512_bf16"}))
     monkeypatch.setattr(autoprecision, "measure_bf16_speedup", lambda shape: 2.0)
 

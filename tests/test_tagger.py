@@ -188,7 +188,9 @@ def test_bad_model_directories_are_named(tmp_path, random_dir):
         Tagger.from_pretrained(random_dir, backend="tpu")
 
 
-def test_bf16_tagger_agrees_with_fp32_where_the_cpu_has_it(random_dir, monkeypatch):
+def test_bf16_tagger_agrees_with_fp32_where_the_cpu_has_it(random_dir, monkeypatch, tmp_path):
+    # Its own verdict cache: on a bf16 CPU an earlier test may have cached a real measurement of this shape.
+    monkeypatch.setenv(hardware.CACHE_ENV, str(tmp_path / "cache"))
     sentences = [["Angela", "Merkel", "met", "the", "Pope", "in", "Rome", "."], ["Paris"]]
     fp32 = Tagger.from_pretrained(random_dir, device="cpu")
     assert fp32.precision == "fp32"
