@@ -52,7 +52,6 @@ from multinerd.model.training import (
     batch_width_multiple,
     encode_split,
     training_arguments,
-    training_precision,
     use_training_attention,
 )
 
@@ -218,16 +217,15 @@ def our_trainer(
         disable_tqdm=True,
         max_steps=n_steps or -1,
     )
-    precision = training_precision(config.train.precision)
     collator = RecordingCollator(
-        DataCollatorForTokenClassification(tokenizer, pad_to_multiple_of=batch_width_multiple(precision))
+        DataCollatorForTokenClassification(tokenizer, pad_to_multiple_of=batch_width_multiple())
     )
     clock = _step_clock()
     trainer_class: type = SequentialEvalTrainer
     if n_steps:
         trainer_class = _fixed_batches(trainer_class, n_steps)
     model = load_model(config.model.name, scheme, config.train.seed, **(model_overrides or {}))
-    use_training_attention(model, precision)  # as build_trainer does
+    use_training_attention(model)  # as build_trainer does
     trainer = trainer_class(
         model=model,
         args=args,

@@ -98,24 +98,22 @@ def test_training_precision_uses_bf16_autocast_on_a_bf16_cpu(with_bf16, tmp_path
     assert (args.bf16, args.fp16) == (True, False)
 
 
-def test_bf16_training_on_a_cpu_switches_to_eager_attention_and_saves_the_default(with_bf16, model, tmp_path):
+def test_training_on_a_cpu_switches_to_eager_attention_and_saves_the_default(with_bf16, model, tmp_path):
     from transformers import AutoModelForTokenClassification
 
     from multinerd.data.corpus import load_corpus
     from multinerd.labels import TagScheme
     from multinerd.model.autoprecision import training_attention
-    from multinerd.model.training import build_trainer, use_training_attention
+    from multinerd.model.training import build_trainer
 
-    assert training_attention("bf16", "cpu") == "eager"
-    assert training_attention("fp32", "cpu") is None and training_attention("bf16", "cuda:0") is None
-    fp32 = AutoModelForTokenClassification.from_pretrained(model)
-    default = fp32.config._attn_implementation
-    use_training_attention(fp32, "fp32")
-    assert default != "eager" and fp32.config._attn_implementation == default
+    assert training_attention("cpu") == "eager" and training_attention("cuda:0") is None
+    default = AutoModelForTokenClassification.from_pretrained(model).config._attn_implementation
+    assert default != "eager"
     config = load_config(None, [f"model.name={model}", "train.precision=bf16", "data.max_sentences=20"])
     built = build_trainer(config, TagScheme.multinerd(None, name="A"), load_corpus("sample", max_sentences=20),
                           tmp_path / "work")
     assert built.precision == "bf16" and built.trainer.model.config._attn_implementation == "eager"
+    assert built.trainer.data_collator.pad_to_multiple_of is None  # unpadded widths on a CPU
     built.trainer.model.save_pretrained(tmp_path / "saved")  # a saved model tags with the default attention
     assert AutoModelForTokenClassification.from_pretrained(tmp_path / "saved").config._attn_implementation == default
 

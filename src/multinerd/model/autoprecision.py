@@ -36,11 +36,13 @@ MIN_SPEEDUP = 1.1
 #: Widths (sub-tokens) timed, as padded batches come out of :func:`multinerd.model.features.bucket_width`.
 MEASURED_WIDTHS = (32, 64, 128)
 MEASURED_BATCH = 16
-#: The attention bf16 training uses on a CPU: PyTorch's fused attention (SDPA) has a slow bf16
+#: The attention training uses on a CPU: PyTorch's fused attention (SDPA) has a slow bf16
 #: backward there (``bench/hardware.py``'s profile put attention at a third of a bf16 training
 #: step, more seconds than in fp32), while the unfused (eager) attention runs its products as
-#: bf16 matmuls like the rest. Forward-only inference is as fast either way, so it keeps SDPA.
-CPU_BF16_ATTENTION = "eager"
+#: bf16 matmuls like the rest. fp32 runs as fast either way and uses it too, so that a seed's
+#: dropout draws are the same in both precisions and their scores compare seed by seed.
+#: Forward-only inference is as fast either way, so it keeps the model's default.
+CPU_TRAINING_ATTENTION = "eager"
 #: Layers of the measured encoder: the ratio is per layer, so a few layers give it for the whole stack.
 MEASURED_LAYERS = 2
 #: Timed passes per width and format, after one untimed warm-up pass each.
@@ -138,9 +140,9 @@ def _timed_passes(model: Any, batches: list[Any], bf16: bool) -> float:
     return time.perf_counter() - started
 
 
-def training_attention(precision: str, device: str) -> str | None:
-    """The attention implementation training switches to for ``precision`` on ``device``; ``None`` keeps the model's."""
-    return CPU_BF16_ATTENTION if precision == "bf16" and not device.startswith("cuda") else None
+def training_attention(device: str) -> str | None:
+    """The attention implementation training switches to on ``device``; ``None`` keeps the model's."""
+    return None if device.startswith("cuda") else CPU_TRAINING_ATTENTION
 
 
 def measure_bf16_speedup(shape: EncoderShape, widths: tuple[int, ...] = MEASURED_WIDTHS) -> float:
@@ -164,8 +166,8 @@ def measure_bf16_speedup(shape: EncoderShape, widths: tuple[int, ...] = MEASURED
     generator = torch.Generator().manual_seed(0)
     model = BertModel(config).train()
     batches = [torch.randint(1, 1000, (MEASURED_BATCH, width), generator=generator) for width in widths]
+    model.set_attn_implementation(training_attention("cpu") or model.config._attn_implementation)
     fp32 = _timed_passes(model, batches, bf16=False)
-    model.set_attn_implementation(training_attention("bf16", "cpu") or model.config._attn_implementation)
     bf16 = _timed_passes(model, batches, bf16=True)
     return fp32 / bf16
 
