@@ -93,7 +93,8 @@ class ModelConfig:
     #: Words shared by consecutive windows, so every word has context on both sides.
     stride: int = DEFAULT_STRIDE
     #: Attention dropout for fine-tuning; ``None`` keeps the encoder's own. 0 lets PyTorch use its
-    #: fused attention kernel in training (about 1.3x faster on the CPU, see BENCHMARKS.md).
+    #: fused attention kernel in training on a GPU (a CPU trains with the unfused one, see
+    #: :func:`multinerd.model.autoprecision.training_attention`).
     attention_dropout: float | None = None
 
 
@@ -166,7 +167,7 @@ class TuneConfig:
     warmup_ratio: list[float] | None = field(default_factory=lambda: [0.0, 0.2])
     #: Range.
     weight_decay: list[float] | None = field(default_factory=lambda: [0.0, 0.1])
-    #: Choices (``model.attention_dropout``); 0 lets PyTorch use its fused attention kernel.
+    #: Choices (``model.attention_dropout``); 0 lets PyTorch use its fused attention kernel on a GPU.
     attention_dropout: list[float] | None = field(default_factory=lambda: [0.0, 0.1])
 
 
