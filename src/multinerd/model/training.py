@@ -329,10 +329,9 @@ def use_training_attention(model: torch.nn.Module) -> None:
 def batch_width_multiple() -> int | None:
     """Batch widths padded to a multiple of 8 for a GPU's tensor cores; on a CPU, not padded.
 
-    Padding bf16 batches to multiples of 16 (so oneDNN would build fewer kernel shapes) cost
-    more than it saved: twelve MiniLM training steps at MultiNERD-like widths took 1.8 s padded
-    and 1.5 s unpadded (eager attention, AMD EPYC with AVX-512 BF16); a new width's kernels are
-    built once, about 10 ms, and widths recur every epoch.
+    Padding bf16 batches to multiples of 16, so that oneDNN would build fewer kernel shapes,
+    cost more than it saved on an AVX-512 BF16 EPYC: every step pays for the padded tokens,
+    while a new width's kernels are built once and widths recur every epoch.
     """
     return 8 if torch.cuda.is_available() else None
 
