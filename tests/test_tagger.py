@@ -198,6 +198,12 @@ def test_bf16_tagger_agrees_with_fp32_where_the_cpu_has_it(random_dir, monkeypat
     monkeypatch.setattr(autoprecision, "measure_bf16_speedup", lambda shape: 2.0)  # bf16 measured faster
     bf16 = Tagger.from_pretrained(random_dir, device="cpu", precision="auto")
     assert bf16.precision == "bf16"
+    widths: list[int] = []
+    forward = bf16.forward
+    bf16.forward = lambda ids, mask: widths.append(ids.shape[1]) or forward(ids, mask)
+    bf16.predict_proba([["Paris"]])
+    assert widths == [3]  # [CLS] Paris [SEP]: unpadded in bf16 too (padding measured slower)
+    bf16.forward = forward
     for a, b in zip(fp32.predict_proba(sentences), bf16.predict_proba(sentences)):
         assert a.shape == b.shape
         np.testing.assert_allclose(a, b, atol=0.05)  # bf16 keeps 8 bits of mantissa

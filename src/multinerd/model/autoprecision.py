@@ -33,7 +33,7 @@ CACHE_ENV = hardware.CACHE_ENV
 CACHE_FILE = "precision.json"
 #: bf16 must be at least this much faster than fp32 to be chosen (a margin for timing noise).
 MIN_SPEEDUP = 1.1
-#: Widths (sub-tokens) timed, as padded batches come out of :func:`multinerd.model.features.bucket_width`.
+#: Widths (sub-tokens) timed: short, typical and long batches of sentences.
 MEASURED_WIDTHS = (32, 64, 128)
 MEASURED_BATCH = 16
 #: The attention training uses on a CPU: PyTorch's fused attention (SDPA) has a slow bf16

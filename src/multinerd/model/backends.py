@@ -39,10 +39,6 @@ BACKEND_FILES: dict[str, str | None] = {"torch": None, "onnx": ONNX_FILE, "onnx-
 BACKENDS = tuple(BACKEND_FILES)
 #: What ``--precision`` accepts; ONNX graphs compute in the format they were written in.
 PRECISIONS = ("auto", "fp32", "bf16")
-#: Batch widths in bf16 are padded to a multiple of this, in training and in tagging alike:
-#: oneDNN builds a bf16 kernel per new shape, and length-sorted batches make nearly every
-#: width new; a few shared buckets reuse kernels at the price of a little padding.
-BF16_WIDTH_MULTIPLE = 16
 
 
 class BackendError(ValueError):
