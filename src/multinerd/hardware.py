@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import os
 import platform
 from pathlib import Path
@@ -30,6 +31,29 @@ def cache_dir() -> Path:
         return Path(base)
     xdg = os.environ.get("XDG_CACHE_HOME")
     return (Path(xdg) if xdg else Path.home() / ".cache") / "multinerd"
+
+
+def read_cache_file(path: Path) -> dict[str, Any]:
+    """A JSON object kept under :func:`cache_dir`; unreadable, corrupt or not an object counts as empty (it is only a cache)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def write_cache_file(path: Path, data: dict[str, Any]) -> None:
+    """Write ``data`` to a temporary name and rename it, so a reader never sees half a file.
+
+    A read-only home keeps no cache: the next process measures or derives it again.
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        temporary.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+        os.replace(temporary, path)
+    except OSError:
+        pass
 
 
 def usable_cpus() -> int:

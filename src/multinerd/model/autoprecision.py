@@ -19,8 +19,6 @@ else ``~/.cache/multinerd``), so the measurement costs a few seconds once per ma
 
 from __future__ import annotations
 
-import json
-import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -100,27 +98,6 @@ def cache_key(shape: EncoderShape, feature: str) -> str:
     return f"{hardware.cpu_name()}|{feature}|torch {torch.__version__}|{shape.key()}"
 
 
-def _read_cache(path: Path) -> dict[str, Any]:
-    """The cached verdicts; an unreadable or corrupt cache counts as empty (it is only a cache)."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def _write_cache(path: Path, key: str, record: dict[str, Any]) -> None:
-    """Add one verdict, written to a temporary name and renamed so a reader never sees half a file."""
-    data = _read_cache(path) | {key: record}
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        temporary.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-        os.replace(temporary, path)
-    except OSError:
-        pass  # a read-only home still gets a verdict, measured again next time
-
-
 def _timed_passes(model: Any, batches: list[Any], bf16: bool) -> float:
     """Seconds for a forward and backward pass over every batch (after one warm-up pass each)."""
     import torch
@@ -186,7 +163,7 @@ def cpu_verdict(shape: EncoderShape, *, measure_without_flag: bool = False) -> V
     where = f"on {cpu} ({feature or 'no ' + '/'.join(hardware.BF16_CPU_FLAGS)}), encoder {shape.key()}"
     path = cache_path()
     key = cache_key(shape, feature or "none")
-    record = _read_cache(path).get(key)
+    record = hardware.read_cache_file(path).get(key)
     cached = isinstance(record, dict) and isinstance(record.get("bf16_speedup"), (int, float))
     if not cached:
         record = {
@@ -194,7 +171,7 @@ def cpu_verdict(shape: EncoderShape, *, measure_without_flag: bool = False) -> V
             "widths": list(MEASURED_WIDTHS),
             "measured": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
-        _write_cache(path, key, record)
+        hardware.write_cache_file(path, hardware.read_cache_file(path) | {key: record})
     speedup = float(record["bf16_speedup"])
     precision = "bf16" if speedup >= MIN_SPEEDUP else "fp32"
     rule = f">= {MIN_SPEEDUP}x needed" if precision == "fp32" else f"at least {MIN_SPEEDUP}x"

@@ -32,8 +32,6 @@ returns the decoded tags, which strict scoring then judges as they are.
 from __future__ import annotations
 
 import functools
-import json
-import os
 import re
 import sys
 import unicodedata
@@ -75,20 +73,12 @@ def _category_classes() -> tuple[str, str]:
     character (Cc, Cf), cached per Unicode version: the scan over Unicode took 0.38 s of every
     ``predict`` process's start (AMD EPYC); reading the cached file is not worth counting."""
     path = hardware.cache_dir() / f"unicode-classes-{unicodedata.unidata_version}.json"
-    try:
-        cached = json.loads(path.read_text(encoding="utf-8"))
-        return str(cached["mark"]), str(cached["invisible"])
-    except (OSError, ValueError, KeyError, TypeError):
-        pass
-    classes = _scan_category_classes()
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(f".{os.getpid()}.tmp")
-        partial.write_text(json.dumps({"mark": classes[0], "invisible": classes[1]}), encoding="utf-8")
-        partial.replace(path)
-    except OSError:
-        pass  # a read-only home: the next process scans again
-    return classes
+    cached = hardware.read_cache_file(path)
+    if isinstance(cached.get("mark"), str) and isinstance(cached.get("invisible"), str):
+        return cached["mark"], cached["invisible"]
+    mark, invisible = _scan_category_classes()
+    hardware.write_cache_file(path, {"mark": mark, "invisible": invisible})
+    return mark, invisible
 
 
 def _scan_category_classes() -> tuple[str, str]:
