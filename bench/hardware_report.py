@@ -114,7 +114,7 @@ def markdown(result: dict[str, Any]) -> list[str]:
     onnx, torch_s = start["cases"]["onnx fp32"]["median_s"], start["cases"]["torch fp32"]["median_s"]
     lines.append(f"- ONNX <= 1 s: {_met(onnx <= 1.0)} ({onnx:.2f} s); torch <= 3 s: {_met(torch_s <= 3)} "
                  f"({torch_s:.2f} s)" + (" on a loaded machine; the targets are for a quiet one." if loaded else "."))
-    return lines + [""] + _newer_parts(result)
+    return lines + [""] + _newer_parts(result, targets)
 
 
 def _process_verdicts(process: dict[str, Any], targets: dict[str, float]) -> list[str]:
@@ -135,9 +135,8 @@ def _process_verdicts(process: dict[str, Any], targets: dict[str, float]) -> lis
     return lines
 
 
-def _newer_parts(result: dict[str, Any]) -> list[str]:
+def _newer_parts(result: dict[str, Any], targets: dict[str, float]) -> list[str]:
     """precision=auto, whole processes and the profile: parts that runs before them do not have."""
-    from common import kind_targets
     from common import pct as _pct
     from common import table as _table
 
@@ -157,7 +156,7 @@ def _newer_parts(result: dict[str, Any]) -> list[str]:
                  f"{f['entity_agreement_vs_torch_fp32']:.4f}", f"{f['load_at_start']}"]
                 for kind, part in process.items() for name, f in part["systems"].items()]
         lines += _table(["texts", "system", "seconds", "texts/s", "vs pipeline", "entity agreement", "load"], rows)
-        lines += _process_verdicts(process, kind_targets(result["meta"].get("bf16_feature")))
+        lines += _process_verdicts(process, targets)
         lines.append("")
     profile = result.get("profile")
     if profile:

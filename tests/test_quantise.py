@@ -129,6 +129,9 @@ def test_full_range_weights_never_saturate_the_integer_kernel(tmp_path):
     stored = {i.name: numpy_helper.to_array(i) for i in widened.graph.initializer}
     node = next(n for n in widened.graph.node if n.op_type == quantise.INT8_OP)
     assert stored[node.input[1]].dtype == np.uint8 and stored[node.input[5]] == quantise.WEIGHT_ZERO_POINT
+    # Weights already uint8 (a file widened before, or written by the earlier uint8 scheme) are left as they are.
+    again = quantise.unsigned_weights(onnx.load(str(tmp_path / "uint8.onnx")))
+    assert again.SerializeToString() == widened.SerializeToString()
     # Every input quantises to 255: a uint8 x int8 kernel without VNNI saturates here (pairs summed in int16).
     x = np.full((4, 40), 3.0, dtype=np.float32)
     w_int, _ = quantise.quantise_weight(weight)

@@ -368,13 +368,13 @@ def unsigned_weights(model: Any) -> Any:
     CPU); its uint8 x uint8 kernel widens before it multiplies. With VNNI or AMX the int8
     weights are exact and the faster kernel (twice as fast on an AVX-512 VNNI EPYC).
     """
-    from onnx import numpy_helper
+    from onnx import TensorProto, numpy_helper
 
     initializers = {init.name: init for init in model.graph.initializer}
     for node in model.graph.node:
-        if node.op_type != INT8_OP or numpy_helper.to_array(initializers[node.input[1]]).dtype != np.int8:
+        weight = initializers[node.input[1]] if node.op_type == INT8_OP else None
+        if weight is None or weight.data_type != TensorProto.INT8:
             continue
-        weight = initializers[node.input[1]]
         shifted = numpy_helper.to_array(weight).astype(np.int16) + WEIGHT_ZERO_POINT
         weight.CopyFrom(numpy_helper.from_array(shifted.astype(np.uint8), weight.name))
         zero_point = node.input[1] + "_zero_point"
