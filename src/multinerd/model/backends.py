@@ -11,7 +11,9 @@ bf16, and on a CPU only where bf16 *measured* faster than fp32 for this model's 
 measuring); asking for ``bf16`` on a CPU without those flags is an error rather than a slow
 emulation. Weights stay fp32 on disk either way.
 
-The ONNX path imports neither torch nor transformers' model code.
+The ONNX path imports neither torch nor transformers' model code; the PyTorch path runs a plain
+BERT token classifier without transformers' model code too (:mod:`multinerd.model.plain_bert`),
+and any other architecture through transformers.
 """
 
 from __future__ import annotations
@@ -231,7 +233,12 @@ def load_backend(
             raise BackendError(f"precision bf16 is for the torch backend; {backend} computes in its file's format")
         return OnnxBackend(path / file)
     import torch
-    from transformers import AutoModelForTokenClassification
 
-    model = AutoModelForTokenClassification.from_pretrained(path)
+    from multinerd.model import plain_bert
+
+    model = plain_bert.load(path)
+    if model is None:
+        from transformers import AutoModelForTokenClassification
+
+        model = AutoModelForTokenClassification.from_pretrained(path)
     return TorchBackend(model, device or ("cuda" if torch.cuda.is_available() else "cpu"), precision)
