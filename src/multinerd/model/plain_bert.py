@@ -11,7 +11,8 @@ weights whose names do not load strictly.
 
 The module names mirror transformers' so its ``model.safetensors`` loads with
 ``strict=True``; the modules are built on the meta device, so nothing is initialised only to
-be overwritten. Tests hold the logits to transformers' own on the same weights, padded and
+be overwritten. Weights are read as fp32 whatever their stored format, as the backend's fp32
+and bf16 paths expect. Tests hold the logits to transformers' own on the same weights, padded and
 not. Training, export and the ``precision=auto`` measurement keep transformers' model.
 """
 
@@ -51,20 +52,17 @@ class TokenClassifierOutput:
 
 def unsupported_reason(config: dict[str, Any]) -> str | None:
     """Why a ``config.json`` is not a BERT this module runs exactly as transformers does, or ``None``."""
-    checks = {
-        "architectures": (config.get("architectures") == [ARCHITECTURE], f"architectures is not [{ARCHITECTURE}]"),
-        "model_type": (config.get("model_type") == "bert", "model_type is not bert"),
-        "hidden_act": (config.get("hidden_act", "gelu") == "gelu", "hidden_act is not gelu"),
-        "positions": (
-            config.get("position_embedding_type", "absolute") == "absolute",
-            "position_embedding_type is not absolute",
-        ),
-        "encoder": (
+    checks = (
+        (config.get("architectures") == [ARCHITECTURE], f"architectures is not [{ARCHITECTURE}]"),
+        (config.get("model_type") == "bert", "model_type is not bert"),
+        (config.get("hidden_act", "gelu") == "gelu", "hidden_act is not gelu"),
+        (config.get("position_embedding_type", "absolute") == "absolute", "position_embedding_type is not absolute"),
+        (
             not config.get("is_decoder") and not config.get("add_cross_attention"),
             "it is a decoder or has cross-attention",
         ),
-    }
-    failed = [reason for holds, reason in checks.values() if not holds]
+    )
+    failed = [reason for holds, reason in checks if not holds]
     return "; ".join(failed) or None
 
 
@@ -75,7 +73,9 @@ class _Layer(nn.Module):
         super().__init__()
         self.head_size = hidden // heads
         self.attention = _container(
-            self=_container(query=nn.Linear(hidden, hidden), key=nn.Linear(hidden, hidden), value=nn.Linear(hidden, hidden)),
+            self=_container(
+                query=nn.Linear(hidden, hidden), key=nn.Linear(hidden, hidden), value=nn.Linear(hidden, hidden)
+            ),
             output=_container(dense=nn.Linear(hidden, hidden), LayerNorm=nn.LayerNorm(hidden, eps=eps)),
         )
         self.intermediate = _container(dense=nn.Linear(hidden, intermediate))
@@ -149,7 +149,7 @@ def _table(rows: int, width: int) -> nn.Module:
 
 
 def load(directory: Path) -> BertTokenClassifier | None:
-    """The model in ``directory`` in fp32, or ``None`` (with the reason at debug level) where transformers must run it."""
+    """The model in ``directory`` in fp32, or ``None`` where transformers must run it (the reason logged at debug)."""
     config_file, weights_file = directory / "config.json", directory / WEIGHTS_FILE
     if not config_file.is_file() or not weights_file.is_file():
         logger.debug("%s: no config.json or %s; transformers loads it", directory, WEIGHTS_FILE)
