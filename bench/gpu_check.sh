@@ -27,7 +27,8 @@ import flops
 import infer_throughput as it
 import train_throughput as tt
 from multinerd.labels import TagScheme
-from multinerd.tagger import Tagger, TorchBackend
+from multinerd.model.backends import TorchBackend
+from multinerd.model.tagger import Tagger
 
 out = Path(sys.argv[1])
 work = out / "work"

@@ -397,3 +397,26 @@ def test_ddp_reading_follows_the_rounds() -> None:
     assert reading([0.2, 0.25], [0.22, 0.3]).startswith("The rounds overlap")
     assert reading([0.2, 0.3], [0.21, 0.25]).startswith("The rounds overlap")  # one range inside the other
     assert "quiet machine" in reading([0.3, 0.31], [0.2, 0.21], load=20.0)
+
+
+def test_the_gpu_script_names_only_what_exists() -> None:
+    """bench/gpu_check.sh runs only on a lent GPU, so nothing else would notice a renamed import:
+    every name its Python imports from multinerd, and every bench-module function it calls, must exist."""
+    import ast
+    import importlib
+
+    script = (BENCH / "gpu_check.sh").read_text(encoding="utf-8")
+    tree = ast.parse(script.split("<<'EOF'\n", 1)[1].split("\nEOF", 1)[0])
+    bench_aliases: dict[str, object] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module.startswith("multinerd"):
+            module = importlib.import_module(node.module)
+            assert all(hasattr(module, alias.name) for alias in node.names), ast.unparse(node)
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if (BENCH / f"{alias.name}.py").is_file():
+                    bench_aliases[alias.asname or alias.name] = importlib.import_module(alias.name)
+    calls = [node for node in ast.walk(tree) if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)]
+    named = [(node.value.id, node.attr) for node in calls if node.value.id in bench_aliases]
+    assert named, "the script calls no bench module"
+    assert [f"{alias}.{attr}" for alias, attr in named if not hasattr(bench_aliases[alias], attr)] == []
