@@ -89,11 +89,13 @@ def markdown(result: dict[str, Any]) -> list[str]:
         good = [(f["speedup_vs_pipeline"], k) for k, f in systems.items()
                 if k.startswith("tagger") and f.get("entity_f1", 1.0) >= 0.99]
         best, key = max(good)
-        lines.append(f"- {kind}: fastest path agreeing >= 0.99 with fp32 ({names[key]}) >= {targets['predict']:g}x "
-                     f"pipeline: {_met(best >= targets['predict'])} ({best:.2f}x).")
+        # In one process, where neither side pays for start-up; the targets are for whole
+        # processes (judged under "Whole processes"), so these lines are the stricter reading.
+        lines.append(f"- {kind}, in process: fastest path agreeing >= 0.99 with fp32 ({names[key]}) >= "
+                     f"{targets['predict']:g}x pipeline: {_met(best >= targets['predict'])} ({best:.2f}x).")
         if "tagger_onnx_int8" in systems:
             int8 = systems["tagger_onnx_int8"]
-            lines.append(f"- {kind}: int8 >= {targets['int8_predict']:g}x pipeline with >= 0.98 agreement: "
+            lines.append(f"- {kind}, in process: int8 >= {targets['int8_predict']:g}x pipeline with >= 0.98 agreement: "
                          f"{_met(int8['speedup_vs_pipeline'] >= targets['int8_predict'] and int8['entity_f1'] >= 0.98)} "
                          f"({int8['speedup_vs_pipeline']:.2f}x, agreement {int8['entity_f1']:.4f}).")
     parity = result["inference"]["multinerd"].get("parity")

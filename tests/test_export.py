@@ -62,6 +62,16 @@ def test_export_directory_is_self_contained(exported) -> None:
     assert "model.safetensors" not in names
     assert set(result.files) <= names
 
+def test_attention_is_exported_in_its_eager_form(exported) -> None:
+    """No scaled-dot-product NaN guard (IsNaN, then Where over every attention matrix) in either graph."""
+    import onnx
+
+    _, output, _ = exported
+    for name in (ONNX_FILE, INT8_FILE):
+        ops = {node.op_type for node in onnx.load(str(output / name), load_external_data=False).graph.node}
+        assert "Softmax" in ops and "IsNaN" not in ops, name
+
+
 def test_int8_file_is_what_the_quantisation_report_says(exported) -> None:
     import onnx
 

@@ -144,7 +144,7 @@ def test_int8_gold_f1_allowance_of_half_a_point(setting, monkeypatch, k, passes)
         assert variant.failures == ["strict F1 drops by 0.57 points, more than 0.50"]
 
 
-def test_only_the_legacy_exporter_notice_is_silenced(tmp_path: Path, monkeypatch) -> None:
+def test_only_known_exporter_notices_are_silenced(tmp_path: Path, monkeypatch) -> None:
     """A tracer warning (a shape baked into the graph) reaches the user; torch's notice and the
     eager attention mask's two known ones do not."""
     import warnings
