@@ -8,7 +8,10 @@ import them with ``from conftest import ...`` (the tests directory is on ``sys.p
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -72,3 +75,21 @@ def save_tiny_model(path: Path, labels=("O", "B-PER", "I-PER", "B-LOC", "I-LOC")
     model.save_pretrained(path)
     tokenizer.save_pretrained(path)
     return path
+
+
+def predict_in_fresh_interpreter(arguments: list[str], heavy: str) -> tuple[dict, dict]:
+    """``multinerd predict ARGUMENTS`` in a new interpreter, for what start-up imports.
+
+    Returns the first output line (a document's JSON) and ``{"status", "heavy"}``: the exit
+    status and the loaded modules ``m`` for which the expression ``heavy`` is true.
+    """
+    code = (
+        "import sys, json\n"
+        "from multinerd.apps.cli import main\n"
+        f"status = main(['predict', *{arguments!r}])\n"
+        f"heavy = [m for m in sys.modules if {heavy}]\n"
+        "print(json.dumps({'status': status, 'heavy': heavy}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    lines = out.stdout.strip().splitlines()
+    return json.loads(lines[0]), json.loads(lines[-1])

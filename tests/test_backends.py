@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conftest import save_tiny_model
+from conftest import SENTENCE, predict_in_fresh_interpreter, save_tiny_model
 from multinerd import hardware
 from multinerd.config import ConfigError, load_config
 from multinerd.model import autoprecision, backends
@@ -177,17 +174,12 @@ def test_onnx_path_imports_neither_torch_nor_transformers(model, tmp_path):
     export.mkdir()
     write_onnx(model, export / "model.onnx")
     copy_model_files(model, export)
-    code = (
-        "import sys, json\n"
-        "from multinerd.apps.cli import main\n"
-        f"status = main(['predict', '--model', {str(export)!r}, 'Angela Merkel met the Pope in Rome.'])\n"
-        "heavy = [m for m in sys.modules if m in ('torch', 'transformers') or m.startswith('transformers.models')]\n"
-        "print(json.dumps({'status': status, 'heavy': heavy}))\n"
+    document, run = predict_in_fresh_interpreter(
+        ["--model", str(export), SENTENCE],
+        heavy="m in ('torch', 'transformers') or m.startswith('transformers.models')",
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    lines = out.stdout.strip().splitlines()
-    assert json.loads(lines[0])["text"] == "Angela Merkel met the Pope in Rome."
-    assert json.loads(lines[-1]) == {"status": 0, "heavy": []}
+    assert document["text"] == SENTENCE
+    assert run == {"status": 0, "heavy": []}
 
 
 def test_tokenizer_file_windows_match_transformers(model):

@@ -4,15 +4,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from conftest import SENTENCE, save_tiny_model
+from conftest import SENTENCE, predict_in_fresh_interpreter, save_tiny_model
 from multinerd.model import plain_bert
 from multinerd.model.backends import TorchBackend, load_backend
 
@@ -128,14 +126,9 @@ def test_buffers_older_releases_saved_are_ignored(model, tmp_path):
 
 def test_predict_on_a_bert_directory_imports_no_transformers_model_code(model):
     """The start-up this module exists for: the torch path of `multinerd predict` in a fresh interpreter."""
-    code = (
-        "import sys, json\n"
-        "from multinerd.apps.cli import main\n"
-        f"status = main(['predict', '--model', {str(model)!r}, '--precision', 'fp32', {SENTENCE!r}])\n"
-        "heavy = [m for m in sys.modules if m.startswith(('transformers', 'torch._dynamo'))]\n"
-        "print(json.dumps({'status': status, 'heavy': heavy}))\n"
+    document, run = predict_in_fresh_interpreter(
+        ["--model", str(model), "--precision", "fp32", SENTENCE],
+        heavy="m.startswith(('transformers', 'torch._dynamo'))",
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    lines = out.stdout.strip().splitlines()
-    assert json.loads(lines[0])["text"] == SENTENCE
-    assert json.loads(lines[-1]) == {"status": 0, "heavy": []}
+    assert document["text"] == SENTENCE
+    assert run == {"status": 0, "heavy": []}
