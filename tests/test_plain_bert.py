@@ -72,10 +72,12 @@ def test_bf16_logits_match_transformers_in_bf16(model, monkeypatch):
     assert np.abs(ours - theirs)[mask.astype(bool)].max() < 1e-2
 
 
-def test_the_loader_picks_plain_bert_for_a_bert_directory(model):
-    backend = load_backend(model, "torch", device="cpu")
+def test_the_loader_picks_plain_bert_for_a_bert_directory_and_says_so(model, caplog):
+    with caplog.at_level("INFO", logger=plain_bert.__name__):
+        backend = load_backend(model, "torch", device="cpu")
     assert isinstance(backend.model, plain_bert.BertTokenClassifier)
     assert backend.model.config.id2label["1"] == "B-PER"
+    assert "a plain BERT token classifier" in caplog.text
 
 
 def edited_copy(source: Path, target: Path, **config_changes) -> Path:
@@ -96,10 +98,12 @@ def edited_copy(source: Path, target: Path, **config_changes) -> Path:
         ({"architectures": ["BertForMaskedLM"]}, "architectures is not"),
     ],
 )
-def test_anything_else_goes_to_transformers(model, tmp_path, change, reason):
+def test_anything_else_goes_to_transformers_and_the_log_says_why(model, tmp_path, caplog, change, reason):
     directory = edited_copy(model, tmp_path / "other", **change)
     assert reason in plain_bert.unsupported_reason(json.loads((directory / "config.json").read_text()))
-    assert plain_bert.load(directory) is None
+    with caplog.at_level("INFO", logger=plain_bert.__name__):
+        assert plain_bert.load(directory) is None
+    assert f"{reason}" in caplog.text and "transformers runs it" in caplog.text
 
 
 def test_weights_that_do_not_load_strictly_go_to_transformers(model, tmp_path):

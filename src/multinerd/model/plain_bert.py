@@ -150,15 +150,18 @@ def _table(rows: int, width: int) -> nn.Module:
 
 
 def load(directory: Path) -> BertTokenClassifier | None:
-    """The model in ``directory`` in fp32, or ``None`` where transformers must run it (the reason logged at debug)."""
+    """The model in ``directory`` in fp32, or ``None`` where transformers must run it.
+
+    Which of the two runs it, and why, is logged (``predict -v`` shows it).
+    """
     config_file, weights_file = directory / "config.json", directory / WEIGHTS_FILE
     if not config_file.is_file() or not weights_file.is_file():
-        logger.debug("%s: no config.json or %s; transformers loads it", directory, WEIGHTS_FILE)
+        logger.info("%s: no config.json or %s; transformers runs it", directory, WEIGHTS_FILE)
         return None
     config = json.loads(config_file.read_text(encoding="utf-8"))
     reason = unsupported_reason(config)
     if reason:
-        logger.debug("%s: %s; transformers runs it", directory, reason)
+        logger.info("%s: %s; transformers runs it", directory, reason)
         return None
     from safetensors.torch import load_file
 
@@ -168,6 +171,7 @@ def load(directory: Path) -> BertTokenClassifier | None:
     try:
         model.load_state_dict(state, strict=True, assign=True)
     except RuntimeError as error:
-        logger.debug("%s: weights do not match a plain BERT (%s); transformers runs it", directory, error)
+        logger.info("%s: weights do not match a plain BERT (%s); transformers runs it", directory, error)
         return None
+    logger.info("%s: a plain BERT token classifier; run without transformers' model code", directory)
     return model.eval()
