@@ -270,10 +270,11 @@ def precision_auto(model: str, workdir: Path) -> dict[str, Any]:
     """
     from transformers import AutoConfig
 
+    from multinerd.hardware import CACHE_ENV
     from multinerd.model import autoprecision
     from multinerd.model.modelhub import resolve_model_name
 
-    os.environ[autoprecision.CACHE_ENV] = str(workdir / "precision-cache")
+    os.environ[CACHE_ENV] = str(workdir / "precision-cache")
     shape = autoprecision.EncoderShape.of(AutoConfig.from_pretrained(resolve_model_name(model)))
     verdict = autoprecision.cpu_verdict(shape)
     measured = autoprecision.cpu_verdict(shape, measure_without_flag=True)

@@ -77,7 +77,7 @@ def profile_training_step(model_dir: Path, batch: dict[str, Any], bf16: bool = F
     import torch
     from transformers import AutoModelForTokenClassification
 
-    from multinerd.model.training import use_training_attention
+    from multinerd.model.autoprecision import use_training_attention
 
     model = AutoModelForTokenClassification.from_pretrained(model_dir).train()
     use_training_attention(model)  # as training runs it

